@@ -1,0 +1,83 @@
+# triton-stack: `make setup` once, then `make test`. Everything installs into the checkout
+# (.venv, .tools, node_modules); Debian packages are installed only when running as root.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+CHECKOV_VENV := $(TOOLS)/checkov
+HELM3 := $(TOOLS)/bin/helm3
+HELM4 := $(TOOLS)/bin/helm4
+CHARTS := triton-common triton-server triton-stack
+PYTEST_ARGS ?=
+DEBIAN_PACKAGES := prometheus libb64-0d
+
+.PHONY: help setup system-packages venv checkov helm node dependencies test test-render test-local lint docs docs-check bench bench-render clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: system-packages venv checkov helm node dependencies ## Install everything the tests need (idempotent)
+	@echo "setup done: $$($(HELM3) version --short), $$($(HELM4) version --short), $$($(PY) --version)"
+
+system-packages: ## Debian packages (promtool, libb64 for perf_analyzer); as root only
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "Debian packages present: $(DEBIAN_PACKAGES)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null && echo "installed $$missing"; \
+	else echo "NOTE: not root; install these Debian packages yourself: sudo apt-get install $$missing"; fi
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $@
+
+venv: $(VENV)/.installed ## Python virtualenv with the pinned requirements
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov in its own virtualenv (it pins libraries the test venv also uses)
+
+helm: ## Helm 3 and Helm 4 into .tools/bin (see ci/setup/install-helm.sh for where they come from)
+	PYTHON=$(PYTHON) ci/setup/install-helm.sh
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: node_modules/.installed ## readme-generator-for-helm (README value tables)
+
+dependencies: helm ## Package the file:// subcharts for the charts that depend on them
+	for chart in triton-server triton-stack; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
+
+test: ## Run the whole suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-render: ## Only the offline render tiers (schema, render, policy)
+	$(PY) -m pytest -m "not local and not cluster" $(PYTEST_ARGS)
+
+lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
+	for helm in $(HELM3) $(HELM4); do for chart in $(CHARTS); do \
+	  $$helm lint --strict charts/$$chart >/dev/null || { $$helm lint --strict charts/$$chart; exit 1; }; \
+	  for f in values/*.yaml; do [ $$chart = triton-stack ] || continue; $$helm lint --strict charts/$$chart -f $$f >/dev/null || { $$helm lint --strict charts/$$chart -f $$f; exit 1; }; done; \
+	done; echo "helm lint --strict: $$($$helm version --short) ok"; done
+	$(VENV)/bin/yamllint --strict .
+	$(PY) -m pytest -q tests/schema
+
+docs: ## Regenerate the value tables in each chart's README from the @param comments
+	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
+
+bench: bench-render ## All benchmarks
+
+bench-render: ## Unique renders, offline-tier wall time and the raw helm floor
+	$(PY) ci/bench/render.py
+
+clean: ## Remove what setup installed
+	rm -rf $(VENV) $(TOOLS) node_modules .cache

@@ -1,0 +1,212 @@
+"""Policy checks over rendered objects: Pod Security Standards (restricted), availability and labels.
+
+Why our own PSS check and not only checkov: the restricted profile is defined by the Kubernetes
+pod-security-admission code (policy/check_*.go), and checkov's Kubernetes checks cover only part of it (no
+volume-type allow list, no per-container runAsNonRoot inheritance from the pod). The controls below follow
+those files one by one; checkov runs as well, over the same renders (see checkov_failures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import yaml
+
+from tests.harness.render import REPO_ROOT
+
+RECOMMENDED_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+)
+# A selector with these breaks on upgrade: they change with every chart or app version.
+FORBIDDEN_SELECTOR_LABELS = ("app.kubernetes.io/version", "helm.sh/chart")
+
+RESTRICTED_VOLUME_TYPES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+CHECKOV_SKIPS_FILE = REPO_ROOT / "ci" / "checkov-skips.yaml"
+CHECKOV_BIN = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
+
+
+def pod_specs(objects: Iterable[dict]) -> Iterator[tuple[str, dict]]:
+    """(description, pod spec) for every pod a set of objects would run, helm test pods included."""
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind == "Pod":
+            yield f"Pod/{name}", obj["spec"]
+        elif kind in WORKLOAD_KINDS:
+            yield f"{kind}/{name}", obj["spec"]["template"]["spec"]
+        elif kind == "CronJob":
+            yield f"CronJob/{name}", obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def restricted_violations(pod_spec: dict) -> list[str]:
+    """Every way a pod spec breaks the restricted Pod Security Standard; empty when it complies."""
+    problems = []
+    pod_context = pod_spec.get("securityContext") or {}
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod_spec.get(flag):
+            problems.append(f"{flag} is true")
+    for volume in pod_spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_TYPES:
+            problems.append(f"volume {volume['name']} uses {sorted(kinds - RESTRICTED_VOLUME_TYPES)}")
+    if pod_context.get("runAsUser") == 0:
+        problems.append("pod runAsUser is 0")
+    containers = [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or []), *(pod_spec.get("ephemeralContainers") or [])]
+    for container in containers:
+        name = container["name"]
+        context = container.get("securityContext") or {}
+        if context.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if context.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        run_as_non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        if run_as_non_root is not True:
+            problems.append(f"{name}: runAsNonRoot is not true (pod or container)")
+        if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+            problems.append(f"{name}: runAsUser is 0")
+        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile.type is {seccomp!r}, not RuntimeDefault or Localhost")
+        capabilities = context.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{name}: capabilities.drop does not contain ALL")
+        added = set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            problems.append(f"{name}: adds capabilities {sorted(added)}")
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append(f"{name}: hostPort {port['hostPort']}")
+    return problems
+
+
+def label_violations(obj: dict) -> list[str]:
+    """Missing recommended labels on the object (and its pod template), and unstable selectors."""
+    problems = []
+    labels = obj["metadata"].get("labels") or {}
+    problems += [f"missing label {label}" for label in RECOMMENDED_LABELS if label not in labels]
+    template_labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
+    if template_labels is not None:
+        problems += [f"pod template missing label {label}" for label in RECOMMENDED_LABELS if label not in template_labels]
+    for selector in _selectors(obj):
+        problems += [f"selector uses {label}" for label in FORBIDDEN_SELECTOR_LABELS if label in selector]
+    return problems
+
+
+def _selectors(obj: dict) -> Iterator[dict]:
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "Service":
+        yield spec.get("selector") or {}
+    elif "selector" in spec and isinstance(spec["selector"], dict):
+        yield spec["selector"].get("matchLabels") or {}
+    if obj["kind"] == "NetworkPolicy":
+        yield (spec.get("podSelector") or {}).get("matchLabels") or {}
+
+
+def autoscaled_targets(objects: Iterable[dict]) -> set[tuple[str, str]]:
+    """(kind, name) of workloads that an HPA or a KEDA ScaledObject owns."""
+    targets = set()
+    for obj in objects:
+        if obj["kind"] == "HorizontalPodAutoscaler":
+            ref = obj["spec"]["scaleTargetRef"]
+            targets.add((ref["kind"], ref["name"]))
+        elif obj["kind"] == "ScaledObject":
+            ref = obj["spec"]["scaleTargetRef"]
+            targets.add((ref.get("kind", "Deployment"), ref["name"]))
+    return targets
+
+
+def availability_violations(objects: list[dict]) -> list[str]:
+    """The availability rules for staging and production renders.
+
+    At least two replicas (or an autoscaler minimum of two); a PDB that still lets a drain evict a pod;
+    RollingUpdate with maxUnavailable 0, or an explicit Recreate; no replicas field on an autoscaled workload.
+    """
+    problems = []
+    autoscaled = autoscaled_targets(objects)
+    minimums = {}
+    for obj in objects:
+        if obj["kind"] == "HorizontalPodAutoscaler":
+            minimums[obj["spec"]["scaleTargetRef"]["name"]] = obj["spec"].get("minReplicas", 1)
+        elif obj["kind"] == "ScaledObject":
+            minimums[obj["spec"]["scaleTargetRef"]["name"]] = obj["spec"].get("minReplicaCount", 0)
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]
+        if ("Deployment", name) in autoscaled:
+            if "replicas" in spec:
+                problems.append(f"Deployment/{name}: sets replicas although an autoscaler owns it")
+            replicas = minimums.get(name, 1)
+        else:
+            replicas = spec.get("replicas", 1)
+        if replicas < 2:
+            problems.append(f"Deployment/{name}: {replicas} replica(s); staging and production need at least 2")
+        strategy = spec.get("strategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            if (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%") != 0:
+                problems.append(f"Deployment/{name}: RollingUpdate with maxUnavailable other than 0")
+        elif strategy.get("type") != "Recreate":
+            problems.append(f"Deployment/{name}: unknown strategy {strategy.get('type')}")
+    for pdb in (o for o in objects if o["kind"] == "PodDisruptionBudget"):
+        spec = pdb["spec"]
+        selected = [d for d in deployments.values() if _matches(spec["selector"].get("matchLabels", {}), d)]
+        for deployment in selected:
+            replicas = minimums.get(deployment["metadata"]["name"], deployment["spec"].get("replicas", 1))
+            if "maxUnavailable" in spec and spec["maxUnavailable"] in (0, "0%"):
+                problems.append(f"PodDisruptionBudget/{pdb['metadata']['name']}: maxUnavailable 0 blocks every drain")
+            if "minAvailable" in spec and isinstance(spec["minAvailable"], int) and spec["minAvailable"] >= replicas:
+                problems.append(f"PodDisruptionBudget/{pdb['metadata']['name']}: minAvailable {spec['minAvailable']} >= {replicas} replicas blocks drains")
+    return problems
+
+
+def _matches(selector: dict, deployment: dict) -> bool:
+    labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def checkov_skips() -> dict[str, str]:
+    """Check ID -> reason, from ci/checkov-skips.yaml. Every skip must say why."""
+    skips = yaml.safe_load(CHECKOV_SKIPS_FILE.read_text())["skips"]
+    return {entry["id"]: entry["reason"] for entry in skips}
+
+
+def checkov_failures(renders: dict[str, list[dict]]) -> dict[str, list[str]]:
+    """Runs checkov once over every render (one file each); returns render name -> failed checks.
+
+    One run for all renders because checkov's start-up dominates its cost. --skip-download keeps it offline.
+    """
+    if not CHECKOV_BIN.exists():
+        raise FileNotFoundError(f"{CHECKOV_BIN} is missing: run `make setup`")
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, objects in renders.items():
+            Path(workdir, f"{name}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        completed = subprocess.run(
+            [
+                str(CHECKOV_BIN), "--directory", workdir, "--framework", "kubernetes", "--skip-download",
+                "--output", "json", "--quiet", "--compact", "--skip-check", ",".join(checkov_skips()),
+            ],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        )
+        if completed.returncode not in (0, 1):
+            raise RuntimeError(f"checkov exited {completed.returncode}:\n{completed.stderr[-4000:]}")
+        report = json.loads(completed.stdout or "{}")
+    reports = report if isinstance(report, list) else [report]
+    failures: dict[str, list[str]] = {name: [] for name in renders}
+    for item in reports:
+        for check in (item.get("results") or {}).get("failed_checks", []):
+            render_name = Path(check["file_path"]).stem
+            failures.setdefault(render_name, []).append(f"{check['check_id']} {check['check_name']} ({check['resource']})")
+    return failures

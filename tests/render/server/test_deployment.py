@@ -1,0 +1,226 @@
+"""The Triton Deployment: flags, probes, drain, shared memory, GPUs, security and scheduling."""
+
+import math
+
+import pytest
+
+from tests.conftest import KUBE_LOWEST, find, kinds
+from tests.render.server.conftest import args_of, deployment, error_of, pod_spec, rejected_paths, render_server, triton_container
+
+pytestmark = pytest.mark.render
+
+
+class TestServerArgs:
+    def test_production_defaults_when_nothing_is_set(self):
+        args = args_of(render_server())
+        assert args["--model-control-mode"] == "none"
+        assert args["--strict-readiness"] == "true"
+        assert args["--exit-on-error"] == "true"
+        assert "--disable-auto-complete-config" in args
+        assert args["--allow-sagemaker"] == "false"
+        assert args["--allow-vertex-ai"] == "false"
+        assert args["--exit-timeout-secs"] == "30"
+        assert (args["--http-port"], args["--grpc-port"], args["--metrics-port"]) == ("8000", "8001", "8002")
+
+    def test_ports_are_named_for_the_service_and_probes(self):
+        ports = {p["name"]: p["containerPort"] for p in triton_container(render_server())["ports"]}
+        assert ports == {"http": 8000, "grpc": 8001, "metrics": 8002}
+
+    def test_metrics_port_is_closed_when_metrics_are_disabled(self):
+        objects = render_server({"triton": {"metrics": {"enabled": False}}})
+        assert args_of(objects)["--allow-metrics"] == "false"
+        assert "--metrics-port" not in args_of(objects)
+        assert "metrics" not in {p["name"] for p in triton_container(objects)["ports"]}
+        assert not [o for o in objects if o["metadata"]["name"].endswith("-metrics")]
+
+    def test_extra_args_are_appended_after_the_managed_flags(self):
+        args = triton_container(render_server({"triton": {"extraArgs": ["--buffer-manager-thread-count=4"]}}))["args"]
+        assert args[-1] == "--buffer-manager-thread-count=4"
+
+    def test_extra_args_may_not_repeat_a_managed_flag(self):
+        message = error_of({"triton": {"extraArgs": ["--model-control-mode=explicit"]}})
+        assert "triton.extraArgs: repeats --model-control-mode, which the chart sets from triton.modelControlMode" in message
+
+    def test_admin_apis_are_open_when_not_restricted(self):
+        args = args_of(render_server())
+        assert "--http-restricted-api" not in args and "--grpc-restricted-protocol" not in args
+        assert "env" not in triton_container(render_server())
+
+    def test_admin_apis_need_the_header_from_the_secret_when_restricted(self):
+        objects = render_server({"adminApi": {"restricted": True, "existingSecret": "admin"}})
+        args = args_of(objects)
+        expected = "model-repository,model-config,shared-memory,statistics,trace,logging:triton-admin-key=$(TRITON_ADMIN_KEY)"
+        assert args["--http-restricted-api"] == expected
+        assert args["--grpc-restricted-protocol"] == expected
+        env = {e["name"]: e for e in triton_container(objects)["env"]}
+        assert env["TRITON_ADMIN_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "admin", "key": "admin-key"}
+
+    def test_restricted_admin_apis_without_a_secret_fail(self):
+        assert "adminApi.existingSecret: is required when adminApi.restricted is true" in error_of({"adminApi": {"restricted": True}})
+
+    def test_health_can_never_be_restricted(self):
+        message = error_of({"adminApi": {"restricted": True, "existingSecret": "a", "categories": ["health", "statistics"]}})
+        assert "adminApi.categories: must not contain health" in message
+
+    def test_gpu_metrics_follow_the_gpu_count(self):
+        assert args_of(render_server())["--allow-gpu-metrics"] == "false"
+        assert args_of(render_server({"gpu": {"count": 1}}))["--allow-gpu-metrics"] == "true"
+
+
+class TestProbes:
+    def test_startup_budget_covers_the_declared_model_load_time(self):
+        container = triton_container(render_server({"probes": {"maxModelLoadSeconds": 605, "startup": {"periodSeconds": 10}}}))
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+        assert startup["failureThreshold"] == math.ceil(605 / 10)
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 605
+
+    def test_readiness_and_liveness_use_their_own_endpoints(self):
+        container = triton_container(render_server())
+        assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+    def test_zero_model_load_time_is_rejected(self):
+        assert rejected_paths({"probes": {"maxModelLoadSeconds": 0}}) == {"probes.maxModelLoadSeconds"}
+
+
+class TestDrain:
+    def test_sleep_action_on_kubernetes_that_supports_it(self):
+        prestop = triton_container(render_server())["lifecycle"]["preStop"]
+        assert prestop == {"sleep": {"seconds": 15}}
+
+    def test_exec_sleep_on_older_kubernetes(self):
+        prestop = triton_container(render_server(kube_version=KUBE_LOWEST))["lifecycle"]["preStop"]
+        assert prestop == {"exec": {"command": ["sleep", "15"]}}
+
+    def test_explicit_exec_mode_wins_on_new_kubernetes(self):
+        prestop = triton_container(render_server({"drain": {"preStopMode": "exec"}}))["lifecycle"]["preStop"]
+        assert "exec" in prestop
+
+    def test_sleep_action_on_old_kubernetes_fails(self):
+        message = error_of({"drain": {"preStopMode": "sleepAction"}}, kube_version=KUBE_LOWEST)
+        assert "drain.preStopMode: sleepAction needs Kubernetes >= 1.30" in message
+
+    def test_grace_period_covers_prestop_exit_timeout_and_margin(self):
+        spec = pod_spec(render_server())
+        assert spec["terminationGracePeriodSeconds"] >= 15 + 30 + 10
+
+    def test_grace_period_shorter_than_the_drain_fails(self):
+        message = error_of({"drain": {"terminationGracePeriodSeconds": 40}})
+        assert "drain.terminationGracePeriodSeconds: 40 is shorter than" in message
+        assert "= 55" in message
+
+
+class TestSharedMemory:
+    def test_dev_shm_is_memory_backed_with_the_configured_size(self):
+        objects = render_server({"sharedMemory": {"sizeLimit": "3Gi"}})
+        volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+        assert volumes["shm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "3Gi"}
+        mounts = {m["mountPath"]: m["name"] for m in triton_container(objects)["volumeMounts"]}
+        assert mounts["/dev/shm"] == "shm"
+
+    def test_bad_size_is_rejected(self):
+        assert rejected_paths({"sharedMemory": {"sizeLimit": "lots"}}) == {"sharedMemory.sizeLimit"}
+
+
+class TestGpus:
+    def test_cpu_only_when_count_is_zero(self):
+        objects = render_server()
+        resources = triton_container(objects)["resources"]
+        assert "nvidia.com/gpu" not in resources.get("limits", {})
+        assert "tolerations" not in pod_spec(objects)
+
+    def test_gpu_request_limit_and_toleration_when_count_is_set(self):
+        objects = render_server({"gpu": {"count": 2}})
+        resources = triton_container(objects)["resources"]
+        assert resources["limits"]["nvidia.com/gpu"] == 2
+        assert resources["requests"]["nvidia.com/gpu"] == 2
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec(objects)["tolerations"]
+
+    def test_gpu_product_affinity_when_products_are_listed(self):
+        objects = render_server({"gpu": {"count": 1, "products": ["NVIDIA-H100-80GB-HBM3"]}})
+        terms = pod_spec(objects)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-H100-80GB-HBM3"]}]}]
+
+    def test_no_gpu_affinity_without_products(self):
+        assert "nodeAffinity" not in pod_spec(render_server({"gpu": {"count": 1}})).get("affinity", {})
+
+    def test_gpu_products_without_gpus_fail(self):
+        assert "gpu.products: pins pods to GPU nodes while gpu.count is 0" in error_of({"gpu": {"products": ["NVIDIA-L4"]}})
+
+    def test_gpus_set_through_resources_fail(self):
+        message = error_of({"resources": {"limits": {"nvidia.com/gpu": 1}}})
+        assert "resources: sets nvidia.com/gpu. Set gpu.count instead" in message
+
+
+class TestSecurity:
+    def test_restricted_security_contexts_by_default(self):
+        objects = render_server()
+        spec = pod_spec(objects)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 1000
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        context = triton_container(objects)["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+
+    def test_writable_paths_are_emptydirs_when_the_root_filesystem_is_read_only(self):
+        mounts = {m["mountPath"] for m in triton_container(render_server())["volumeMounts"]}
+        assert {"/tmp", "/dev/shm", "/home/triton-server/.cache"} <= mounts
+
+    def test_service_account_token_is_not_mounted(self):
+        assert pod_spec(render_server())["automountServiceAccountToken"] is False
+
+
+class TestScheduling:
+    def test_zone_spread_and_soft_anti_affinity_by_default(self):
+        spec = pod_spec(render_server())
+        spread = spec["topologySpreadConstraints"][0]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["matchLabelKeys"] == ["pod-template-hash"]
+        assert "preferredDuringSchedulingIgnoredDuringExecution" in spec["affinity"]["podAntiAffinity"]
+
+    def test_hard_anti_affinity_when_asked(self):
+        spec = pod_spec(render_server({"podAntiAffinity": {"mode": "hard"}}))
+        assert "requiredDuringSchedulingIgnoredDuringExecution" in spec["affinity"]["podAntiAffinity"]
+
+    def test_no_spread_or_anti_affinity_when_disabled(self):
+        spec = pod_spec(render_server({"topologySpread": {"enabled": False}, "podAntiAffinity": {"mode": "none"}}))
+        assert "topologySpreadConstraints" not in spec and "affinity" not in spec
+
+    def test_priority_class_only_when_named(self):
+        assert "priorityClassName" not in pod_spec(render_server())
+        assert pod_spec(render_server({"priorityClassName": "triton-inference"}))["priorityClassName"] == "triton-inference"
+
+    def test_rolling_update_keeps_capacity_by_default(self):
+        strategy = deployment(render_server())["spec"]["strategy"]
+        assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+    def test_recreate_for_gpu_starved_clusters(self):
+        strategy = deployment(render_server({"updateStrategy": {"type": "Recreate"}}))["spec"]["strategy"]
+        assert strategy == {"type": "Recreate"}
+
+    def test_rolling_update_that_cannot_progress_fails(self):
+        assert "updateStrategy: has maxSurge 0 and maxUnavailable 0" in error_of({"updateStrategy": {"maxSurge": 0}})
+
+
+class TestSelectors:
+    def test_selector_has_the_track_but_never_version_or_chart(self):
+        selector = deployment(render_server())["spec"]["selector"]["matchLabels"]
+        assert selector == {
+            "app.kubernetes.io/name": "triton-server",
+            "app.kubernetes.io/instance": "triton",
+            "app.kubernetes.io/component": "server",
+            "triton-stack.io/track": "stable",
+        }
+
+    def test_names_are_truncated_to_63_characters(self):
+        objects = render_server({"fullnameOverride": "x" * 63})
+        assert all(len(o["metadata"]["name"]) <= 63 for o in objects)
+        assert find(objects, "Service", "-metrics")["metadata"]["name"] == "x" * 55 + "-metrics"
+
+    def test_objects_rendered_by_default(self):
+        assert kinds(render_server()) == sorted(
+            ["Deployment", "NetworkPolicy", "Pod", "Service", "Service", "ServiceAccount"]
+        )

@@ -1,0 +1,44 @@
+"""NetworkPolicy: inference ports from allowed sources, metrics from the monitoring namespace only."""
+
+import pytest
+
+from tests.conftest import find
+from tests.render.server.conftest import render_server
+
+pytestmark = pytest.mark.render
+
+
+def rules_by_port(policy: dict) -> dict[str, list[dict]]:
+    return {port["port"]: rule["from"] for rule in policy["spec"]["ingress"] for port in rule["ports"]}
+
+
+def test_inference_from_the_release_namespace_by_default():
+    rules = rules_by_port(find(render_server(), "NetworkPolicy"))
+    assert {"podSelector": {}} in rules["http"]
+    assert rules["http"] == rules["grpc"]
+
+
+def test_inference_from_the_listed_sources_only():
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}}}
+    rules = rules_by_port(find(render_server({"networkPolicy": {"inferenceFrom": [peer]}}), "NetworkPolicy"))
+    assert peer in rules["http"]
+    assert {"podSelector": {}} not in rules["http"]
+
+
+def test_metrics_from_the_monitoring_namespace_only():
+    rules = rules_by_port(find(render_server({"networkPolicy": {"monitoringNamespace": "observability"}}), "NetworkPolicy"))
+    assert rules["metrics"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}}}]
+
+
+def test_helm_test_pod_is_admitted_on_the_inference_ports():
+    objects = render_server({"networkPolicy": {"inferenceFrom": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}]}})
+    test_pod_labels = find(objects, "Pod")["metadata"]["labels"]
+    peers = rules_by_port(find(objects, "NetworkPolicy"))["http"]
+    assert any(
+        all(test_pod_labels.get(k) == v for k, v in peer.get("podSelector", {}).get("matchLabels", {"x": "y"}).items())
+        for peer in peers
+    )
+
+
+def test_no_policy_when_disabled():
+    assert not [o for o in render_server({"networkPolicy": {"enabled": False}}) if o["kind"] == "NetworkPolicy"]

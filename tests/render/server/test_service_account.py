@@ -1,0 +1,61 @@
+"""ServiceAccount: no API token, workload identity by annotation (no static cloud keys)."""
+
+import pytest
+
+from tests.conftest import find
+from tests.render.server.conftest import error_of, pod_spec, render_server
+
+pytestmark = pytest.mark.render
+
+S3 = {"type": "objectStore", "objectStore": {"uri": "s3://bucket/models"}}
+
+
+def test_no_token_and_no_annotations_by_default():
+    account = find(render_server(), "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert "annotations" not in account["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "identity", "annotation"),
+    [
+        ("s3://bucket/m", {"aws": {"roleArn": "arn:aws:iam::123456789012:role/read"}}, ("eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/read")),
+        ("gs://bucket/m", {"gcp": {"serviceAccount": "reader@proj-1.iam.gserviceaccount.com"}}, ("iam.gke.io/gcp-service-account", "reader@proj-1.iam.gserviceaccount.com")),
+        ("as://acct/cont/m", {"azure": {"clientId": "00000000-1111-2222-3333-444444444444"}}, ("azure.workload.identity/client-id", "00000000-1111-2222-3333-444444444444")),
+    ],
+    ids=["irsa", "gke", "azure"],
+)
+def test_workload_identity_annotates_the_service_account(uri, identity, annotation):
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": uri, "workloadIdentity": identity}}}
+    objects = render_server(values)
+    key, value = annotation
+    assert find(objects, "ServiceAccount")["metadata"]["annotations"][key] == value
+    container = pod_spec(objects)["containers"][0]
+    assert "envFrom" not in container, "workload identity needs no static keys"
+
+
+def test_azure_workload_identity_labels_the_pods():
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "workloadIdentity": {"azure": {"clientId": "00000000-1111-2222-3333-444444444444"}}}}}
+    labels = find(render_server(values), "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert labels["azure.workload.identity/use"] == "true"
+
+
+def test_workload_identity_without_an_identity_fails():
+    message = error_of({"modelRepository": S3})
+    assert "modelRepository.objectStore.workloadIdentity.aws.roleArn: is required for a s3:// repository" in message
+
+
+def test_workload_identity_for_another_cloud_fails():
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}}
+    assert "workloadIdentity.gcp.serviceAccount: is required for a gs:// repository" in error_of(values)
+
+
+def test_self_annotated_service_account_is_accepted():
+    values = {"modelRepository": S3, "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}}}
+    assert find(render_server(values), "ServiceAccount")["metadata"]["annotations"]
+
+
+def test_existing_service_account_is_used_when_not_created():
+    objects = render_server({"serviceAccount": {"create": False, "name": "shared"}})
+    assert not [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert pod_spec(objects)["serviceAccountName"] == "shared"

@@ -1,0 +1,68 @@
+"""Invariants checked once over every environment file and every chart ci/ scenario.
+
+Every object is validated against the real Kubernetes schema of the lowest and the highest Kubernetes minor
+that the charts declare, both Helm majors must produce the same objects, and labels and selectors follow the
+recommended-label rules.
+"""
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST, KUBE_LOWEST, SCENARIOS, Scenario
+from tests.harness import policy, validate
+from tests.harness import render as helm
+
+pytestmark = pytest.mark.render
+
+
+@pytest.mark.parametrize("kube_version", [KUBE_LOWEST, KUBE_HIGHEST])
+def test_every_object_matches_the_kubernetes_schema(scenario: Scenario, kube_version: str):
+    objects = scenario.render(kube_version=kube_version)
+    assert objects, f"{scenario.name} rendered nothing"
+    problems = []
+    for obj in objects:
+        try:
+            validate.validate_object(obj, kube_version)
+        except (validate.ObjectInvalid, validate.SchemaMissing) as error:
+            problems.append(str(error))
+    assert problems == []
+
+
+def test_helm3_and_helm4_render_identical_objects(scenario: Scenario):
+    by_helm3 = scenario.render(helm="helm3", kube_version=KUBE_HIGHEST)
+    by_helm4 = scenario.render(helm="helm4", kube_version=KUBE_HIGHEST)
+    assert by_helm3 == by_helm4
+
+
+def test_every_object_carries_the_recommended_labels_and_stable_selectors(scenario: Scenario):
+    objects = scenario.render(kube_version=KUBE_HIGHEST)
+    problems = {f"{o['kind']}/{o['metadata']['name']}": policy.label_violations(o) for o in objects}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(scenario: Scenario):
+    pods = list(policy.pod_specs(scenario.render(kube_version=KUBE_HIGHEST)))
+    assert pods, f"{scenario.name} renders no pod"
+    violations = {name: policy.restricted_violations(spec) for name, spec in pods}
+    assert {name: found for name, found in violations.items() if found} == {}
+
+
+def test_every_object_is_namespaced_to_the_release_or_cluster_scoped(scenario: Scenario):
+    cluster_scoped = {"PriorityClass", "ClusterRole", "ClusterRoleBinding"}
+    objects = scenario.render(kube_version=KUBE_HIGHEST)
+    wrong = [
+        f"{o['kind']}/{o['metadata']['name']}: {o['metadata'].get('namespace')}"
+        for o in objects
+        if (o["kind"] in cluster_scoped) == ("namespace" in o["metadata"]) or o["metadata"].get("namespace", helm.DEFAULT_NAMESPACE) != helm.DEFAULT_NAMESPACE
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", sorted(s.name for s in SCENARIOS if s.name in {"staging", "prod"}))
+def test_production_like_environments_meet_the_availability_rules(name: str, default_renders):
+    assert policy.availability_violations(default_renders[name]) == []
+
+
+@pytest.mark.parametrize("name", ["dev", "ci-kind"])
+def test_availability_rules_flag_single_replica_environments(name: str, default_renders):
+    # The negative pair: the same rules do catch a one-replica render.
+    assert any("replica" in problem for problem in policy.availability_violations(default_renders[name]))
