@@ -15,7 +15,7 @@ CHARTS := triton-common triton-server triton-stack
 PYTEST_ARGS ?=
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov helm node dependencies test test-render test-local lint docs docs-check bench bench-render clean
+.PHONY: help setup system-packages venv checkov helm node dependencies test test-cluster test-render test-local lint docs docs-check bench bench-render clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,10 @@ dependencies: helm ## Package the file:// subcharts for the charts that depend o
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+test-cluster: ## The kind tier: create the cluster (ci/cluster/up.sh), install values/ci-kind.yaml, helm test
+	ci/cluster/up.sh
+	KUBECONFIG=$(CURDIR)/.cache/kind/kubeconfig $(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
+
 test-render: ## Only the offline render tiers (schema, render, policy)
 	$(PY) -m pytest -m "not local and not cluster" $(PYTEST_ARGS)
 
@@ -73,6 +77,7 @@ lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
 
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
+	$(PY) ci/docs/sync_readme.py
 
 bench: bench-render ## All benchmarks
 

@@ -2,8 +2,11 @@
 
 Everything else in the harness asks this module for rendered objects, render errors or lint results, so that
 the helm binaries, the environment helm runs in, the dependency build and the render cache live in one spot.
-Renders are cached per process by (helm, chart, values content, extra values, kube version, release,
-namespace): the same render asked for by twenty tests costs one helm run.
+Renders are cached by (helm, chart, values content, extra values, kube version, release, namespace, and a
+digest of every chart's sources): in memory per process, and on disk under .cache/renders so that parallel
+test workers share them (a per-key file lock makes the first worker render and the others wait and read).
+The same render asked for by twenty tests on two workers costs one helm run. A change to any chart file
+changes the digest, so a stale render is never served.
 
 Helm runs with its cache, config and data directories inside the checkout (.cache/helm) so that a user's
 own repositories and plugins never change what the tests see.
@@ -43,11 +46,13 @@ CHARTS_WITH_DEPENDENCIES = ("triton-server", "triton-stack")
 class HelmError(Exception):
     """helm exited non-zero. Carries the command and helm's stderr, which is what a user would see."""
 
-    def __init__(self, command: Sequence[str], returncode: int, stderr: str):
+    def __init__(self, command: Sequence[str], returncode: int, stderr: str, stdout: str = ""):
         self.command = list(command)
         self.returncode = returncode
         self.stderr = stderr
-        super().__init__(f"{' '.join(command)} exited {returncode}:\n{stderr}")
+        # helm lint reports its findings on stdout and only a summary on stderr
+        self.stdout = stdout
+        super().__init__(f"{' '.join(command)} exited {returncode}:\n{stdout}{stderr}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ _cache: dict[tuple, list[dict] | HelmError] = {}
 _cache_lock = threading.Lock()
 _stats = {"unique": 0, "hits": 0, "seconds": 0.0}
 _dependencies_ready: set[str] = set()
+_charts_digest: dict[str, str] = {}
 
 
 def helm_binary(helm: str = "helm3") -> Path:
@@ -95,7 +101,7 @@ def _run(helm: str, args: Sequence[str], *, timeout: float = 120) -> subprocess.
     command = [str(helm_binary(helm)), *args]
     completed = subprocess.run(command, capture_output=True, text=True, env=_helm_env(), timeout=timeout, cwd=REPO_ROOT)
     if completed.returncode != 0:
-        raise HelmError(command, completed.returncode, completed.stderr)
+        raise HelmError(command, completed.returncode, completed.stderr, completed.stdout)
     return completed
 
 
@@ -122,6 +128,7 @@ def ensure_dependencies(helm: str = "helm3") -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         stamp = CACHE_DIR / "dependencies.digest"
         digest = _tree_digest(CHARTS_DIR / name for name in sorted(os.listdir(CHARTS_DIR)))
+        _charts_digest["sources"] = digest
         built = all(list((CHARTS_DIR / chart / "charts").glob("*.tgz")) for chart in CHARTS_WITH_DEPENDENCIES)
         if not (built and stamp.exists() and stamp.read_text() == digest):
             for chart in CHARTS_WITH_DEPENDENCIES:
@@ -170,6 +177,36 @@ def _template(
         return _run(helm, args).stdout
 
 
+def _disk_cache_dir() -> Path:
+    return Path(os.environ.get("TRITON_STACK_RENDER_CACHE", CACHE_DIR / "renders"))
+
+
+def _render_with_disk_cache(key: tuple, run_helm) -> tuple[list[dict] | HelmError, bool]:
+    """(result, rendered_now). Results live in <cache>/<sha256 of key>.json, errors included."""
+    ensure_dependencies(key[0])
+    digest = hashlib.sha256(json.dumps([*key, _charts_digest["sources"]], default=str).encode()).hexdigest()
+    directory = _disk_cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    entry = directory / f"{digest}.json"
+    with open(directory / f"{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if entry.exists():
+            stored = json.loads(entry.read_text())
+            if "error" in stored:
+                return HelmError(**stored["error"]), False
+            return stored["objects"], False
+        try:
+            result: list[dict] | HelmError = run_helm()
+            stored = {"objects": result}
+        except HelmError as error:
+            result = error
+            stored = {"error": {"command": error.command, "returncode": error.returncode, "stderr": error.stderr, "stdout": error.stdout}}
+        partial = entry.with_suffix(".partial")
+        partial.write_text(json.dumps(stored))
+        partial.rename(entry)
+        return result, True
+
+
 def render(
     chart: str = "triton-stack",
     values_files: Sequence[Path | str] = (),
@@ -189,17 +226,22 @@ def render(
             _stats["hits"] += 1
     if cached is None:
         started = time.perf_counter()
-        try:
+
+        def run_helm() -> list[dict]:
             manifest = _template(chart, values_files, values, kube_version, helm, release, namespace)
-            cached = [doc for doc in yaml.safe_load_all(manifest) if doc]
-        except HelmError as error:
-            cached = error
+            return [doc for doc in yaml.safe_load_all(manifest) if doc]
+
+        cached, rendered_now = _render_with_disk_cache(key, run_helm)
         elapsed = time.perf_counter() - started
         with _cache_lock:
             _cache[key] = cached
-            _stats["unique"] += 1
-            _stats["seconds"] += elapsed
-        _log_render(key, elapsed)
+            if rendered_now:
+                _stats["unique"] += 1
+                _stats["seconds"] += elapsed
+            else:
+                _stats["hits"] += 1
+        if rendered_now:
+            _log_render(key, elapsed)
     if isinstance(cached, HelmError):
         raise cached
     # Tests may mutate what they get; the cache keeps its own copy.
@@ -265,3 +307,35 @@ def _log_render(key: tuple, elapsed: float) -> None:
     helm, chart, _, kube_version, _, _ = key
     with open(log, "a") as out:
         out.write(json.dumps({"helm": helm, "chart": chart, "kube": kube_version, "seconds": round(elapsed, 4)}) + "\n")
+
+
+def install(
+    chart: str,
+    values_files: Sequence[Path | str],
+    *,
+    kubeconfig: Path | str,
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+    timeout_seconds: int = 600,
+    helm: str | None = None,
+) -> str:
+    """helm upgrade --install --wait into a real cluster (the cluster tier only)."""
+    helm = helm or default_helm()
+    ensure_dependencies(helm)
+    args = ["upgrade", "--install", release, str(chart_path(chart)), "--namespace", namespace, "--kubeconfig", str(kubeconfig),
+            "--wait", "--timeout", f"{timeout_seconds}s"]
+    for values_file in values_files:
+        args += ["--values", str(values_file)]
+    return _run(helm, args, timeout=timeout_seconds + 60).stdout
+
+
+def run_helm_tests(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,
+                   timeout_seconds: int = 300, helm: str | None = None) -> str:
+    """helm test; raises HelmError with the test pod's logs when it fails."""
+    args = ["test", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--logs", "--timeout", f"{timeout_seconds}s"]
+    return _run(helm or default_helm(), args, timeout=timeout_seconds + 60).stdout
+
+
+def uninstall(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE, helm: str | None = None) -> str:
+    args = ["uninstall", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--wait"]
+    return _run(helm or default_helm(), args, timeout=360).stdout

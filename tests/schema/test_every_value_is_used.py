@@ -1,0 +1,171 @@
+"""Every documented value is used: changing it changes the render (cert-manager's `helm-tool lint` idea).
+
+For each documented leaf of the server chart and the umbrella, the test renders once with the value changed
+(inside a context that switches its feature on) and fails if the objects come out the same: a value that
+changes nothing is either dead or wired to the wrong place.
+"""
+
+import json
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST
+from tests.harness import render as helm
+from tests.schema.test_docs_and_schema_agree import documented_names, generate, strict_leaves, strict_schema
+
+pytestmark = pytest.mark.render
+
+ARN = "arn:aws:iam::123456789012:role/r"
+S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "workloadIdentity": {"aws": {"roleArn": ARN}}}}
+CONFIGMAP_ITEMS = {"type": "configMap", "configMap": {"name": "models", "items": [{"key": "c", "path": "m/config.pbtxt"}]}}
+
+# Longest matching prefix wins: the values that switch a value's feature on before it is changed.
+CONTEXTS = {
+    "modelRepository.pvc": {},
+    "modelRepository.objectStore": {"modelRepository": S3},
+    "modelRepository.objectStore.credentials": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "existingSecret": "keys"}}},
+    "modelRepository.type": {"modelRepository": {**S3, "type": "pvc"}},
+    "modelRepository.objectStore.existingSecret": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "credentials": "secret", "existingSecret": "keys"}}},
+    "modelRepository.objectStore.workloadIdentity.gcp": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "workloadIdentity": {"gcp": {"serviceAccount": "a@p.iam.gserviceaccount.com"}}}}},
+    "modelRepository.objectStore.workloadIdentity.azure": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "workloadIdentity": {"azure": {"clientId": "99999999-1111-2222-3333-444444444444"}}}}},
+    "modelRepository.configMap": {"modelRepository": CONFIGMAP_ITEMS},
+    "modelRepository.configMap.files": {"modelRepository": {"type": "configMap", "configMap": {"files": {"m/config.pbtxt": "name: m"}}}},
+    "adminApi": {"adminApi": {"restricted": True, "existingSecret": "admin"}},
+    "adminApi.restricted": {"adminApi": {"existingSecret": "admin"}},
+    "podDisruptionBudget": {"podDisruptionBudget": {"enabled": True}, "replicaCount": 3},
+    "helmTest": {"helmTest": {"model": "m", "request": "{}"}},
+    "gpu.tolerateGpuTaint": {"gpu": {"count": 1}},
+    "gpu.products": {"gpu": {"count": 1}},
+    "guardrails.resourceQuota": {"guardrails": {"resourceQuota": {"enabled": True}}},
+    "guardrails.limitRange": {"guardrails": {"limitRange": {"enabled": True}}},
+    "guardrails.priorityClass": {"guardrails": {"priorityClass": {"create": True}}},
+    "updateStrategy.maxUnavailable": {"updateStrategy": {"maxSurge": 1}},
+}
+
+# Values whose type alone does not say what a valid different value is.
+NEW_VALUES = {
+    "global.imageRegistry": "registry.example.com",
+    "global.imagePullSecrets": ["pull"],
+    "global.commonLabels": {"team": "ml"},
+    "nameOverride": "renamed",
+    "fullnameOverride": "renamed",
+    "image.repository": "registry.example.com/triton",
+    "image.tag": "24.11-py3",
+    "image.digest": "sha256:" + "a" * 64,
+    "imagePullSecrets": ["pull"],
+    "resources": {"requests": {"cpu": "3"}},
+    "priorityClassName": "gold",
+    "podAnnotations": {"a": "b"},
+    "podLabels": {"a": "b"},
+    "nodeSelector": {"pool": "gpu"},
+    "tolerations": [{"key": "k", "operator": "Exists"}],
+    "gpu.products": ["NVIDIA-L4"],
+    "topologySpread.topologyKey": "kubernetes.io/hostname",
+    "podAntiAffinity.topologyKey": "topology.kubernetes.io/zone",
+    "triton.extraArgs": ["--buffer-manager-thread-count=2"],
+    "triton.env": [{"name": "X", "value": "1"}],
+    "adminApi.categories": ["statistics"],
+    "adminApi.header": "x-admin",
+    "adminApi.existingSecret": "other",
+    "adminApi.secretKey": "other",
+    "modelRepository.mountPath": "/srv/models",
+    "modelRepository.pvc.claimName": "other",
+    "modelRepository.pvc.subPath": "triton",
+    "modelRepository.objectStore.uri": "s3://other/m",
+    "modelRepository.objectStore.existingSecret": "other",
+    "modelRepository.objectStore.workloadIdentity.aws.roleArn": "arn:aws:iam::123456789012:role/other",
+    "modelRepository.objectStore.workloadIdentity.gcp.serviceAccount": "r@p.iam.gserviceaccount.com",
+    "modelRepository.objectStore.workloadIdentity.azure.clientId": "00000000-1111-2222-3333-444444444444",
+    "modelRepository.configMap.name": "other",
+    "modelRepository.configMap.items": [{"key": "k", "path": "m/1/model.py"}],
+    "modelRepository.configMap.files": {"m/config.pbtxt": "x"},
+    "sharedMemory.sizeLimit": "2Gi",
+    "drain.preStopMode": "exec",
+    "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False, "capabilities": {"drop": ["ALL"]}},
+    "serviceAccount.name": "other",
+    "serviceAccount.annotations": {"a": "b"},
+    "service.annotations": {"a": "b"},
+    "networkPolicy.inferenceFrom": [{"podSelector": {"matchLabels": {"a": "b"}}}],
+    "networkPolicy.monitoringNamespace": "observability",
+    "helmTest.image.repository": "registry.example.com/curl",
+    "helmTest.image.tag": "8.12.0",
+    "helmTest.image.digest": "sha256:" + "b" * 64,
+    "helmTest.model": "m2",
+    "helmTest.request": '{"inputs": []}',
+    "server": {"replicaCount": 2},
+    "guardrails.resourceQuota.hard": {"pods": "5"},
+    "guardrails.limitRange.defaultRequest": {"cpu": "200m"},
+    "guardrails.limitRange.default": {"memory": "1Gi"},
+    "guardrails.limitRange.max": {"memory": "8Gi"},
+    "guardrails.priorityClass.name": "gold",
+}
+# Values that only feed a render-time check: changing them must move the check's boundary, so a value
+# that fails the render proves they are read.
+CHECK_ONLY = {"drain.marginSeconds": 100}
+# Reserved sections: setting them is meant to fail the render (tests/render/stack); they change nothing else.
+RESERVED = {"routing.enabled", "monitoring.enabled", "logging.enabled"}
+
+
+def nested(path: str, value) -> dict:
+    result = value
+    for part in reversed(path.split(".")):
+        result = {part: result}
+    return result
+
+
+def merged(base: dict, extra: dict) -> dict:
+    out = json.loads(json.dumps(base))
+    for key, value in extra.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def changed_value(path: str, node: dict, current):
+    if path in NEW_VALUES:
+        return NEW_VALUES[path]
+    if "enum" in node:
+        return next(option for option in node["enum"] if option != current)
+    if node.get("type") == "boolean":
+        return not current
+    if node.get("type") == "integer":
+        return current + 1 if current + 1 <= node.get("maximum", current + 1) else current - 1
+    raise AssertionError(f"{path}: add a new value for it to NEW_VALUES")
+
+
+def current_value(values: dict, path: str):
+    for part in path.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
+
+
+def cases(chart: str):
+    readme, _ = generate(chart)
+    leaves = strict_leaves(strict_schema(chart))
+    return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
+
+
+CASES = cases("triton-server") + cases("triton-stack")
+
+
+@pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])
+def test_changing_the_value_changes_the_render(chart, path, node):
+    import yaml
+
+    context = next((CONTEXTS[prefix] for prefix in sorted(CONTEXTS, key=len, reverse=True) if path == prefix or path.startswith(prefix + ".")), {})
+    defaults = yaml.safe_load((helm.CHARTS_DIR / chart / "values.yaml").read_text())
+    current = current_value(merged(defaults, context), path)
+    if path in CHECK_ONLY:
+        error = helm.render_error(chart, values=merged(context, nested(path, CHECK_ONLY[path])), kube_version=KUBE_HIGHEST)
+        assert path in error.stderr
+        return
+    before = helm.render(chart, values=context, kube_version=KUBE_HIGHEST)
+    after = helm.render(chart, values=merged(context, nested(path, changed_value(path, node, current))), kube_version=KUBE_HIGHEST)
+    assert before != after, f"{chart}: changing {path} changed nothing in the render"
+
+
+def test_a_dead_value_is_caught():
+    # The negative pair: a key that templates never read leaves the render unchanged.
+    before = helm.render("triton-server", kube_version=KUBE_HIGHEST)
+    after = helm.render("triton-server", values={"global": {"unreadByAnyTemplate": "x"}}, kube_version=KUBE_HIGHEST)
+    assert before == after
