@@ -3,7 +3,7 @@
 Everything else in the harness asks this module for rendered objects, render errors or lint results, so that
 the helm binaries, the environment helm runs in, the dependency build and the render cache live in one spot.
 Renders are cached by (helm, chart, values content, extra values, kube version, release, namespace, and a
-digest of every chart's sources): in memory per process, and on disk under .cache/renders so that parallel
+digest of every chart's sources and of this module): in memory per process, and on disk under .cache/renders so that parallel
 test workers share them (a per-key file lock makes the first worker render and the others wait and read).
 The same render asked for by twenty tests on two workers costs one helm run. A change to any chart file
 changes the digest, so a stale render is never served.
@@ -171,7 +171,9 @@ def _template(
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=True) as extra:
         if values:
             # A values file, not --set: it keeps types (a string "1" stays a string) the way a user's file would.
-            yaml.safe_dump(dict(values), extra)
+            # Written as JSON (which is YAML) so every string is quoted: PyYAML leaves y/n bare, and Helm's
+            # YAML 1.1 parser would read them as booleans.
+            json.dump(dict(values), extra)
             extra.flush()
             args += ["--values", extra.name]
         return _run(helm, args).stdout
@@ -184,7 +186,9 @@ def _disk_cache_dir() -> Path:
 def _render_with_disk_cache(key: tuple, run_helm) -> tuple[list[dict] | HelmError, bool]:
     """(result, rendered_now). Results live in <cache>/<sha256 of key>.json, errors included."""
     ensure_dependencies(key[0])
-    digest = hashlib.sha256(json.dumps([*key, _charts_digest["sources"]], default=str).encode()).hexdigest()
+    # This module's own source is part of the key: a change in how it calls helm invalidates old renders.
+    harness = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    digest = hashlib.sha256(json.dumps([*key, _charts_digest["sources"], harness], default=str).encode()).hexdigest()
     directory = _disk_cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     entry = directory / f"{digest}.json"

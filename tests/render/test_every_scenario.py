@@ -66,3 +66,22 @@ def test_production_like_environments_meet_the_availability_rules(name: str, def
 def test_availability_rules_flag_single_replica_environments(name: str, default_renders):
     # The negative pair: the same rules do catch a one-replica render.
     assert any("replica" in problem for problem in policy.availability_violations(default_renders[name]))
+
+
+def test_kind_configmap_items_are_exactly_the_served_model_files():
+    # values/ci-kind.yaml mounts a ConfigMap that ci/cluster/models_configmap.py builds from models/:
+    # a file missing from the list would be missing in the cluster, a listed file that is gone breaks it.
+    import yaml
+
+    items = yaml.safe_load((helm.VALUES_DIR / "ci-kind.yaml").read_text())["server"]["modelRepository"]["configMap"]["items"]
+    listed = {item["path"] for item in items}
+    models = helm.REPO_ROOT / "models"
+    served = {item["path"].split("/")[0] for item in items}
+    on_disk = {
+        str(path.relative_to(models))
+        for model in served
+        for path in (models / model).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert listed == on_disk
+    assert all(item["key"] == item["path"].replace("/", "__") for item in items)

@@ -94,7 +94,7 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- end -}}
 
 {{- /* Helm test */ -}}
-{{- if and $v.helmTest.enabled $v.helmTest.model (not $v.helmTest.request) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "helmTest.request" "message" (printf "is empty while helmTest.model is %q. Give the JSON body of a KServe v2 inference request for that model, or clear helmTest.model." $v.helmTest.model)) $fail) -}}
+{{- if and $v.helmTest.enabled $v.helmTest.model (or (not $v.helmTest.input.name) (not $v.helmTest.input.shape)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "helmTest.input" "message" (printf "needs a name and a shape while helmTest.model is %q: the test sends one request of zeros of that shape. Set helmTest.input.name and helmTest.input.shape, or clear helmTest.model." $v.helmTest.model)) $fail) -}}
 {{- end -}}
 {{- end -}}
