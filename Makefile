@@ -15,12 +15,12 @@ CHARTS := triton-common triton-server triton-stack
 PYTEST_ARGS ?=
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov helm node dependencies test test-cluster test-render test-local lint docs docs-check bench bench-render clean
+.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: system-packages venv checkov helm node dependencies ## Install everything the tests need (idempotent)
+setup: system-packages venv checkov helm node perf-analyzer dependencies ## Install everything the tests need (idempotent)
 	@echo "setup done: $$($(HELM3) version --short), $$($(HELM4) version --short), $$($(PY) --version)"
 
 system-packages: ## Debian packages (promtool, libb64 for perf_analyzer); as root only
@@ -54,6 +54,9 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed ## readme-generator-for-helm (README value tables)
 
+perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .tools/perf_analyzer
+	PYTHON=$(PYTHON) ci/setup/install-perf-analyzer.sh
+
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
 	for chart in triton-server triton-stack; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
@@ -79,10 +82,21 @@ docs: ## Regenerate the value tables in each chart's README from the @param comm
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
 	$(PY) ci/docs/sync_readme.py
 
-bench: bench-render ## All benchmarks
+VALUES ?= values/local.yaml
+
+up: ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml)
+	$(PY) ci/local/up.py $(VALUES)
+
+bench: bench-render bench-batching bench-startup ## All benchmarks
 
 bench-render: ## Unique renders, offline-tier wall time and the raw helm floor
 	$(PY) ci/bench/render.py
+
+bench-batching: ## perf_analyzer: shipped config (dynamic batching) vs batching off, concurrency sweep
+	$(PY) ci/bench/batching.py
+
+bench-startup: ## Time to ready, first request after ready vs steady-state p50
+	$(PY) ci/bench/startup.py
 
 clean: ## Remove what setup installed
 	rm -rf $(VENV) $(TOOLS) node_modules .cache

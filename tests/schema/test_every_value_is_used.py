@@ -40,6 +40,8 @@ CONTEXTS = {
     "guardrails.limitRange": {"guardrails": {"limitRange": {"enabled": True}}},
     "guardrails.priorityClass": {"guardrails": {"priorityClass": {"create": True}}},
     "updateStrategy.maxUnavailable": {"updateStrategy": {"maxSurge": 1}},
+    "engineBuild": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}},
+    "engineBuild.enabled": {"gpu": {"count": 1}, "engineBuild": {"models": [{"name": "m", "onnx": "m.onnx"}]}},
 }
 
 # Values whose type alone does not say what a valid different value is.
@@ -80,6 +82,13 @@ NEW_VALUES = {
     "modelRepository.configMap.items": [{"key": "k", "path": "m/1/model.py"}],
     "modelRepository.configMap.files": {"m/config.pbtxt": "x"},
     "sharedMemory.sizeLimit": "2Gi",
+    "engineBuild.image.repository": "registry.example.com/tensorrt",
+    "engineBuild.image.tag": "24.11-py3",
+    "engineBuild.image.digest": "sha256:" + "c" * 64,
+    "engineBuild.trtexec": "/opt/trtexec",
+    "engineBuild.cacheDir": "engines",
+    "engineBuild.models": [{"name": "other", "onnx": "o.onnx"}],
+    "engineBuild.resources": {"requests": {"cpu": "2"}},
     "drain.preStopMode": "exec",
     "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
     "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False, "capabilities": {"drop": ["ALL"]}},

@@ -15,9 +15,17 @@ beside the stable one later without changing an immutable selector. Services sel
 {{ include "triton-common.labels.selector" (dict "ctx" .ctx "component" (include "triton-server.component" .) "track" .track) }}
 {{- end -}}
 
-{{/* Where Triton reads its model repository: a mounted path, or the object-store URI itself. */}}
+{{/* Where the engine-build init container composes the repository Triton serves. */}}
+{{- define "triton-server.engineBuild.repository" -}}/repository{{- end -}}
+
+{{/*
+Where Triton reads its model repository: a mounted path, the object-store URI itself, or (engine build on)
+the repository the init container composed: the source models linked in, TensorRT models with their engines.
+*/}}
 {{- define "triton-server.modelRepository.location" -}}
-{{- if eq .ctx.Values.modelRepository.type "objectStore" -}}
+{{- if .ctx.Values.engineBuild.enabled -}}
+{{- include "triton-server.engineBuild.repository" . -}}
+{{- else if eq .ctx.Values.modelRepository.type "objectStore" -}}
 {{- .ctx.Values.modelRepository.objectStore.uri -}}
 {{- else -}}
 {{- .ctx.Values.modelRepository.mountPath -}}
@@ -107,4 +115,52 @@ azure.workload.identity/client-id: {{ . | quote }}
 {{/* ConfigMap key for a repository file: keys may not contain "/", so the path is encoded. */}}
 {{- define "triton-server.modelRepository.configMapKey" -}}
 {{- . | replace "/" "__" -}}
+{{- end -}}
+
+{{/*
+The engine-build script. TensorRT engines only run on the GPU product and TensorRT version they were built
+with, so each engine is cached in the model volume under <cacheDir>/<gpu product>-trt<version>/ (the
+product as nvidia-smi names it, spaces as dashes: the same string GPU Feature Discovery puts in the
+nvidia.com/gpu.product label) and built only when that key has none. A lock keeps two pods on the same
+volume from building the same engine at once. The repository Triton serves is composed in an emptyDir:
+every other model linked in from the source volume, each built model as its config plus the engine.
+*/}}
+{{- define "triton-server.engineBuild.script" -}}
+{{- $v := .ctx.Values -}}
+set -eu
+source_dir={{ $v.modelRepository.mountPath }}
+repository={{ include "triton-server.engineBuild.repository" . }}
+product=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | tr ' /' '--')
+trt=$({{ $v.engineBuild.trtexec }} --help 2>&1 | sed -n 's/.*TensorRT v\([0-9]*\).*/\1/p' | head -n 1)
+[ -n "$product" ] && [ -n "$trt" ] || { echo "engine build: cannot read the GPU product ($product) or TensorRT version ($trt)" >&2; exit 1; }
+cache="$source_dir/{{ $v.engineBuild.cacheDir }}/$product-trt$trt"
+mkdir -p "$cache"
+echo "engine build: GPU $product, TensorRT $trt, cache $cache"
+build() { # name version onnx [trtexec args...]
+  name=$1; version=$2; onnx=$3; shift 3
+  engine="$cache/$name.plan"
+  (
+    flock 9
+    if [ -s "$engine" ]; then
+      echo "engine build: $name: cached"
+    else
+      echo "engine build: $name: building from $onnx"
+      {{ $v.engineBuild.trtexec }} --onnx="$source_dir/$name/$onnx" --saveEngine="$engine.partial" "$@"
+      mv "$engine.partial" "$engine"
+    fi
+  ) 9>"$cache/$name.lock"
+  mkdir -p "$repository/$name/$version"
+  for file in "$source_dir/$name"/*; do
+    if [ -f "$file" ]; then cp "$file" "$repository/$name/"; fi
+  done
+  cp "$engine" "$repository/$name/$version/model.plan"
+}
+{{- range $v.engineBuild.models }}
+build {{ .name | quote }} {{ .version | default 1 | int }} {{ .onnx | quote }}{{ range .args }} {{ . | quote }}{{ end }}
+{{- end }}
+for model in "$source_dir"/*/; do
+  name=$(basename "$model")
+  if [ ! -e "$repository/$name" ] && [ -f "$model/config.pbtxt" ]; then ln -s "$source_dir/$name" "$repository/$name"; fi
+done
+echo "engine build: repository ready: $(ls "$repository" | tr '\n' ' ')"
 {{- end -}}

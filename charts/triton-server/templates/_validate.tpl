@@ -71,6 +71,19 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- include "triton-common.validate.fail" (merge (dict "path" "gpu.products" "message" "pins pods to GPU nodes while gpu.count is 0. Set gpu.count, or clear gpu.products for a CPU deployment.") $fail) -}}
 {{- end -}}
 
+{{- /* Engine build: needs a GPU to build on and a writable volume to cache engines in. */ -}}
+{{- if $v.engineBuild.enabled -}}
+{{- if eq (int $v.gpu.count) 0 -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "engineBuild.enabled" "message" "needs gpu.count > 0: a TensorRT engine is built on, and only runs on, the GPU it is for.") $fail) -}}
+{{- end -}}
+{{- if ne $repo.type "pvc" -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "engineBuild.enabled" "message" (printf "needs modelRepository.type pvc (not %s): engines are cached in the model volume, which the init container writes." $repo.type)) $fail) -}}
+{{- end -}}
+{{- if not $v.engineBuild.models -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "engineBuild.models" "message" "is empty while engineBuild.enabled is true. List the TensorRT models to build ({name, onnx}), or disable engineBuild.") $fail) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Rollout: Kubernetes rejects a rolling update that may neither add nor remove a pod. */ -}}
 {{- if and (eq $v.updateStrategy.type "RollingUpdate") (eq (int $v.updateStrategy.maxSurge) 0) (eq (int $v.updateStrategy.maxUnavailable) 0) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "updateStrategy" "message" "has maxSurge 0 and maxUnavailable 0, so a rollout can never progress. Allow a surge (needs a spare GPU), or use updateStrategy.type Recreate on GPU-starved clusters.") $fail) -}}
