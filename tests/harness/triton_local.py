@@ -17,6 +17,7 @@ The server runs as its own process group with its log in a file; `wait_ready` po
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import logging
 import os
@@ -69,6 +70,23 @@ LOCAL_RUNTIMES = {"python"}
 UNSERVABLE_RUNTIMES = {
     "pytorch_libtorch": "the tritonserver shipped by nvidia-pytriton has no PyTorch backend",
     "tensorrt_plan": "a TensorRT engine needs a GPU and is built on the target node",
+}
+# Kubernetes' default terminationGracePeriodSeconds, for a pod spec that leaves it out.
+DEFAULT_TERMINATION_GRACE_SECONDS = 30
+TRITON_CONTAINER_NAME = "triton"
+# What the charts' dashboards, alerts and autoscaling queries read from Triton's metrics port, by name and
+# Prometheus type. The chart sets --metrics-config=summary_latencies=true, which adds the summaries. One list
+# for the local tier (the real server must export each of these) and the monitoring rules that use them.
+TRITON_METRICS_FOR_MONITORING = {
+    "nv_inference_request_success": "counter",
+    "nv_inference_request_failure": "counter",
+    "nv_inference_count": "counter",
+    "nv_inference_exec_count": "counter",
+    "nv_inference_request_duration_us": "counter",
+    "nv_inference_queue_duration_us": "counter",
+    "nv_inference_compute_infer_duration_us": "counter",
+    "nv_inference_pending_request_count": "gauge",
+    "nv_inference_request_summary_us": "summary",
 }
 READY_POLL_SECONDS = 0.1
 GROUP_EXIT_SECONDS = 10
@@ -296,6 +314,105 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
+# --- the rendered pod ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TritonPod:
+    """The pod template of a rendered Deployment that runs Triton, and the ConfigMaps the same render holds."""
+
+    spec: dict
+    container: dict
+    config_maps: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def pre_stop_seconds(self) -> float:
+        """How long the kubelet runs the container's preStop hook before SIGTERM: the `sleep` action's seconds
+        or `exec: [sleep, N]`, the two forms the chart renders; 0 without a preStop hook."""
+        pre_stop = self.container.get("lifecycle", {}).get("preStop")
+        if not pre_stop:
+            return 0.0
+        if "sleep" in pre_stop:
+            return float(pre_stop["sleep"]["seconds"])
+        command = pre_stop.get("exec", {}).get("command", [])
+        if len(command) == 2 and PurePosixPath(command[0]).name == "sleep":
+            return float(command[1])
+        raise LauncherError(f"preStop {pre_stop} cannot be timed locally; only the sleep action and exec [sleep, N] can")
+
+    @property
+    def termination_grace_seconds(self) -> float:
+        """The pod's whole shutdown budget, preStop included (Kubernetes' default when the spec leaves it out)."""
+        return float(self.spec.get("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_SECONDS))
+
+    def mount_model_repository(self, repository: LocalModelRepository, destination: Path) -> tuple[dict[str, Path], LocalModelRepository]:
+        """The path_mapping for the volume behind --model-repository, and the models the pod would see there.
+
+        A persistentVolumeClaim stands for all of `repository` (the claim holds models/). A configMap volume
+        shows only its items: they are laid out under `destination` from the rendered ConfigMap's data when
+        the render holds it (the chart made it from modelRepository.configMap.files), else from `repository`
+        (an existing ConfigMap built from models/, as the kind tier does).
+        """
+        flag = _flag_value([str(arg) for arg in self.container.get("args", [])], "--model-repository")
+        if flag is None:
+            raise LauncherError("the container has no --model-repository flag")
+        mount = next((m for m in self.container.get("volumeMounts", []) if _is_under(flag, m["mountPath"])), None)
+        if mount is None and "://" in flag:
+            raise LauncherError(
+                f"--model-repository={flag} is an object store that Triton reads at start; the local server serves "
+                "models/ only: use a values file with modelRepository.type pvc or configMap (values/local.yaml)"
+            )
+        if mount is None:
+            raise LauncherError(f"--model-repository={flag} is not on a volume mount of the container; it cannot be served locally")
+        volume = next((v for v in self.spec.get("volumes", []) if v["name"] == mount["name"]), None)
+        if volume is None:
+            raise LauncherError(f"volumeMount {mount['name']} has no volume of that name in the pod")
+        if "persistentVolumeClaim" in volume:
+            return {mount["mountPath"]: repository.path}, repository
+        if "configMap" not in volume:
+            kinds = sorted(set(volume) - {"name"})
+            raise LauncherError(f"volume {volume['name']} ({kinds}) cannot stand in for a model repository locally; use pvc or configMap")
+        config_map = volume["configMap"]
+        rendered = self.config_maps.get(config_map.get("name", ""), {})
+        for item in config_map.get("items", []):
+            target = destination / item["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if item["key"] in rendered.get("data", {}):
+                target.write_text(rendered["data"][item["key"]])
+            elif item["key"] in rendered.get("binaryData", {}):
+                target.write_bytes(base64.b64decode(rendered["binaryData"][item["key"]]))
+            elif (repository.path / item["path"]).is_file():
+                shutil.copy2(repository.path / item["path"], target)
+            else:
+                model = PurePosixPath(item["path"]).parts[0]
+                raise LauncherError(
+                    f"configMap item {item['key']} -> {item['path']}: no such file in {repository.path}"
+                    + (f" ({model} is not served locally: {repository.skipped[model]})" if model in repository.skipped else "")
+                )
+        destination.mkdir(parents=True, exist_ok=True)
+        validate_repository(destination, gpu_count=0)
+        served = tuple(sorted(path.name for path in destination.iterdir() if (path / CONFIG_FILE).is_file()))
+        return {mount["mountPath"]: destination}, LocalModelRepository(destination, served, repository.skipped)
+
+
+def find_triton_pod(objects: Iterable[Mapping], container_name: str = TRITON_CONTAINER_NAME) -> TritonPod:
+    """The one rendered Deployment whose pod has a container named `container_name`."""
+    pods = [
+        TritonPod(obj["spec"]["template"]["spec"], container)
+        for obj in objects
+        if obj.get("kind") == "Deployment"
+        for container in obj["spec"]["template"]["spec"].get("containers", [])
+        if container.get("name") == container_name
+    ]
+    if len(pods) != 1:
+        raise LauncherError(f"expected one Deployment with a container named {container_name!r} in the render, found {len(pods)}")
+    config_maps = {obj["metadata"]["name"]: obj for obj in objects if obj.get("kind") == "ConfigMap"}
+    return TritonPod(pods[0].spec, pods[0].container, config_maps)
+
+
+def _is_under(path: str, prefix: str) -> bool:
+    return PurePosixPath(path) == PurePosixPath(prefix) or PurePosixPath(prefix) in PurePosixPath(path).parents
+
+
 # --- turning the container spec into a local command line ----------------------------------------------
 
 
@@ -359,6 +476,31 @@ def pick_free_loopback_ports(count: int) -> list[int]:
             sock.close()
 
 
+def fixed_loopback_ports(ports: Mapping[str, int]) -> Callable[[int], list[int]]:
+    """A pick_ports for plan_launch that gives listeners fixed ports ({"http": 8000, ...}) and the others free
+    ones; fails at once, naming the listener, when a fixed port is already taken on 127.0.0.1."""
+    unknown = sorted(set(ports) - set(LISTENER_PORT_FLAGS))
+    if unknown:
+        raise LauncherError(f"unknown listeners {unknown}; Triton's are {list(LISTENER_PORT_FLAGS)}")
+
+    def pick(count: int) -> list[int]:
+        for listener, port in ports.items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Triton binds: TIME_WAIT does not block it
+                try:
+                    sock.bind((LOOPBACK, port))
+                except OSError as error:
+                    raise LauncherError(
+                        f"{LOOPBACK}:{port} for {listener} is not free ({error.strerror}); stop what holds it or choose another port"
+                    ) from None
+        if len(set(ports.values())) != len(ports):
+            raise LauncherError(f"listeners need distinct ports, not {dict(ports)}")
+        free = iter(port for port in pick_free_loopback_ports(count + len(ports)) if port not in ports.values())
+        return [ports.get(listener) or next(free) for listener in list(LISTENER_PORT_FLAGS)[:count]]
+
+    return pick
+
+
 def plan_launch(
     container_spec: Mapping,
     *,
@@ -369,16 +511,21 @@ def plan_launch(
     config_maps: Mapping[str, Mapping[str, str]] | None = None,
     gpu_count: int = 0,
     pick_ports: Callable[[int], list[int]] = pick_free_loopback_ports,
+    ports: Mapping[str, int] | None = None,
 ) -> LaunchPlan:
-    """Turn a rendered Triton container spec into the local command line, environment and port map."""
+    """Turn a rendered Triton container spec into the local command line, environment and port map.
+
+    `ports` fixes some listeners' loopback ports ({"http": 8000, ...}); the others come from pick_ports."""
     container_env = resolve_container_env(container_spec, secrets, config_maps)
     rendered = [*container_spec.get("command", []), *container_spec.get("args", [])]
     program, flags = _split_program([expand_kubernetes_references(item, container_env) for item in rendered])
     changes = [ArgChange(program, str(installation.binary), "the local tritonserver from nvidia-pytriton")]
 
     container_ports, named_ports = _listener_ports(flags, container_spec)
+    if ports:
+        pick_ports = fixed_loopback_ports(ports)
     local_ports = dict(zip(LISTENER_PORT_FLAGS, pick_ports(len(LISTENER_PORT_FLAGS))))
-    forced = _forced_settings(local_ports, backend_directory, installation)
+    forced = _forced_settings(local_ports, backend_directory, installation, fixed=ports)
     local_flags = _localise_flags(flags, forced, path_mapping, gpu_count, changes)
     env = _local_environment(container_env, installation, changes)
 
@@ -412,9 +559,15 @@ def _listener_ports(flags: Sequence[str], container_spec: Mapping) -> tuple[dict
     return container_ports, named_ports
 
 
-def _forced_settings(local_ports: Mapping[str, int], backend_directory: Path, installation: TritonInstallation) -> dict[str, tuple[str, str]]:
+def _forced_settings(
+    local_ports: Mapping[str, int], backend_directory: Path, installation: TritonInstallation, fixed: Mapping[str, int] | None = None
+) -> dict[str, tuple[str, str]]:
     """Flags the local server always gets, whatever the spec says: flag -> (value, reason)."""
-    forced = {flag: (str(local_ports[listener]), "free loopback port") for listener, (flag, _) in LISTENER_PORT_FLAGS.items()}
+    fixed = fixed or {}
+    forced = {
+        flag: (str(local_ports[listener]), "the loopback port asked for" if listener in fixed else "free loopback port")
+        for listener, (flag, _) in LISTENER_PORT_FLAGS.items()
+    }
     forced.update({flag: (LOOPBACK, "tests listen on loopback only") for flag in LISTENER_ADDRESS_FLAGS})
     forced["--backend-directory"] = (str(backend_directory), "the python backend prepared for this machine")
     forced["--cache-directory"] = (str(installation.cache_directory), "the caches shipped with the local tritonserver")
@@ -451,7 +604,8 @@ def _localise_flags(
     for name, (value, reason) in forced.items():
         rendered = [flag for flag in flags if flag.partition("=")[0] == name]
         local = f"{name}={value}"
-        changes.append(ArgChange(rendered[-1] if rendered else None, local, reason))
+        if not rendered or rendered[-1] != local:
+            changes.append(ArgChange(rendered[-1] if rendered else None, local, reason))
         local_flags.append(local)
     return local_flags
 
@@ -721,9 +875,11 @@ def launch_triton(
     secrets: Mapping[str, Mapping[str, str]] | None = None,
     config_maps: Mapping[str, Mapping[str, str]] | None = None,
     gpu_count: int = 0,
+    ports: Mapping[str, int] | None = None,
 ) -> TritonServer:
     """Start tritonserver from a rendered container spec; `work_dir` (outside the repository) gets the
-    backend directory and the log. Returns the started server; call wait_ready() next."""
+    backend directory and the log. `ports` fixes listeners' loopback ports ({"http": 8000, ...}); the others
+    get free ones. Returns the started server; call wait_ready() next."""
     installation = find_triton_installation()
     plan = plan_launch(
         container_spec,
@@ -733,6 +889,7 @@ def launch_triton(
         secrets=secrets,
         config_maps=config_maps,
         gpu_count=gpu_count,
+        ports=ports,
     )
     return TritonServer(plan, work_dir / "tritonserver.log").start()
 

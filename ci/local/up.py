@@ -1,0 +1,240 @@
+"""`make up`: run the Triton server exactly as the chart's pod runs it, on this machine, without a cluster.
+
+    .venv/bin/python ci/local/up.py [VALUES] [--http-port 8000] [--grpc-port 8001] [--metrics-port 8002]
+
+Renders the umbrella chart with VALUES (default values/local.yaml) through the project's render module, takes
+the Deployment's `triton` container and starts it with the local launcher (tests/harness/triton_local.py):
+the rendered command, args, env and probes, with the model repository volume served from a temporary copy
+of models/, every listener on 127.0.0.1. Prints the endpoints, commands to try, and what was changed or
+dropped for running outside a cluster. Ctrl-C (SIGINT) or SIGTERM stops it the way the kubelet does once
+the preStop has run: SIGTERM to tritonserver, then up to the rest of the grace period for it to drain and
+exit. A second Ctrl-C kills it at once.
+
+Exit status: 0 after a clean stop, 1 when tritonserver failed or exited by itself, 2 when it could not be
+started (render error, a port in use, a spec that cannot run locally).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.harness import render as helm  # noqa: E402
+from tests.harness.model_config import MODELS_DIR, load_python_source  # noqa: E402
+from tests.harness.triton_local import (  # noqa: E402
+    LOOPBACK,
+    LauncherError,
+    ShutdownTimeout,
+    TritonPod,
+    describe_changes,
+    find_triton_pod,
+    launch_triton,
+    prepare_local_model_repository,
+)
+
+CHART = "triton-stack"
+DEFAULT_VALUES = ROOT / "values" / "local.yaml"
+DEFAULT_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}
+# The line a caller waits for; everything it needs is printed before it.
+READY_PREFIX = "ready in"
+EXIT_OK, EXIT_FAILED, EXIT_NOT_STARTED = 0, 1, 2
+WATCH_INTERVAL_SECONDS = 0.5
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM raise StopRequested in the main thread, or wait while `defer` is set."""
+
+    def __init__(self) -> None:
+        self.defer = False
+        self.deferred: str | None = None
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def raise_deferred(self) -> None:
+        if self.deferred:
+            raise StopRequested(self.deferred)
+
+    def _handle(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.defer:
+            self.deferred = name
+            return
+        raise StopRequested(name)
+
+
+STOPS = StopSignals()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("values", nargs="?", type=Path, default=DEFAULT_VALUES, help="environment values file (default: values/local.yaml)")
+    for listener, port in DEFAULT_PORTS.items():
+        parser.add_argument(f"--{listener}-port", type=int, default=port, help=f"port for {listener} on {LOOPBACK} (default: {port})")
+    parser.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME/KEY=VALUE",
+        help="value of a Secret key the container refers to (default: a random value, printed)",
+    )
+    return parser.parse_args(argv)
+
+
+def secret_values(pod: TritonPod, given: list[str]) -> dict[str, dict[str, str]]:
+    """Data for every Secret key the container's env refers to: as given on the command line, else random."""
+    supplied: dict[str, dict[str, str]] = {}
+    for item in given:
+        reference, _, value = item.partition("=")
+        name, _, key = reference.partition("/")
+        if not (name and key and value):
+            raise LauncherError(f"--secret {item!r}: expected NAME/KEY=VALUE")
+        supplied.setdefault(name, {})[key] = value
+    for variable in pod.container.get("env", []):
+        reference = variable.get("valueFrom", {}).get("secretKeyRef")
+        if reference:
+            supplied.setdefault(reference["name"], {}).setdefault(reference["key"], secrets.token_urlsafe(16))
+    return supplied
+
+
+def example_request(work_dir: Path, model: str) -> tuple[Path, str]:
+    """A request file with one synthetic pattern image for `model`, and the class it should come back as."""
+    patterns = load_python_source(MODELS_DIR / "synthetic_patterns.py", "models_synthetic_patterns")
+    images, labels = patterns.generate_images(len(patterns.CLASS_NAMES), seed=11)
+    label = int(labels[4])
+    body = {"inputs": [{"name": "IMAGE", "shape": [1, *images.shape[1:]], "datatype": "FP32", "data": images[4].ravel().round(4).tolist()}]}
+    path = work_dir / f"{model}-request.json"
+    path.write_text(json.dumps(body))
+    return path, f"{label} ({patterns.CLASS_NAMES[label]})"
+
+
+def restricted_api_header(argv: list[str]) -> str | None:
+    """The header name of the rendered --http-restricted-api, if the render restricts admin APIs."""
+    for argument in argv:
+        name, _, value = argument.partition("=")
+        if name == "--http-restricted-api":
+            return value.partition(":")[2].partition("=")[0]
+    return None
+
+
+def print_usage(server, pod: TritonPod, served: tuple[str, ...], request: Path, expected: str, supplied: dict) -> None:
+    http = f"http://{LOOPBACK}:{server.http_port}"
+    model = served[0]
+    print(f"  HTTP     {http}\n  gRPC     {LOOPBACK}:{server.grpc_port}\n  metrics  {server.metrics_url}")
+    print("try:")
+    print(f"  curl -s -o /dev/null -w '%{{http_code}}\\n' {http}/v2/health/ready")
+    print(f"  curl -s {http}/v2/models/{model}")
+    print(f"  curl -s -X POST {http}/v2/models/{model}/infer -H 'Content-Type: application/json' -d @{shlex.quote(str(request))}")
+    print(f"      (TOP_CLASS should be {expected})")
+    print(f"  curl -s {server.metrics_url} | grep nv_inference_request_success")
+    header = restricted_api_header(pod.container.get("args", []))
+    if header:
+        keys = [f"{name}/{key}={value}" for name, data in supplied.items() for key, value in data.items()]
+        print(f"  admin APIs need the header {header} (Secret values: {', '.join(keys)}):")
+        key = next(value for data in supplied.values() for value in data.values())
+        print(f"  curl -s -X POST {http}/v2/repository/index -H '{header}: {key}'")
+
+
+def run(args: argparse.Namespace) -> int:
+    values = args.values if args.values.is_absolute() else Path.cwd() / args.values
+    if not values.is_file():
+        print(f"error: no values file {args.values}; pick one of values/*.yaml", file=sys.stderr)
+        return EXIT_NOT_STARTED
+    try:
+        pod = find_triton_pod(helm.render(CHART, [values]))
+    except helm.HelmError as error:
+        print(f"error: rendering {CHART} with {args.values} failed:\n{error.stderr}", file=sys.stderr)
+        return EXIT_NOT_STARTED
+    ports = {"http": args.http_port, "grpc": args.grpc_port, "metrics": args.metrics_port}
+    grace = pod.termination_grace_seconds - pod.pre_stop_seconds
+
+    with tempfile.TemporaryDirectory(prefix="triton-up-") as temporary:
+        work_dir = Path(temporary)
+        # A stop signal during the start waits until `server` exists, so that it is always stopped. (Not by
+        # blocking the signals: tritonserver would inherit the mask and never see SIGTERM.)
+        STOPS.defer = True
+        try:
+            supplied = secret_values(pod, args.secret)
+            models = prepare_local_model_repository(work_dir / "models")
+            path_mapping, repository = pod.mount_model_repository(models, work_dir / "model-repository")
+            server = launch_triton(pod.container, work_dir=work_dir, path_mapping=path_mapping, secrets=supplied, ports=ports)
+        except LauncherError as error:
+            print(f"error: {args.values} cannot be run here: {error}", file=sys.stderr)
+            return EXIT_NOT_STARTED
+        finally:
+            STOPS.defer = False
+
+        try:
+            STOPS.raise_deferred()
+            print(f"{args.values}: tritonserver started as the pod would run it; log {server.log_path}")
+            print(f"serving {', '.join(repository.served)}: what the pod's repository volume holds, from a copy of models/")
+            for model, reason in repository.skipped.items():
+                print(f"not served here: {model}: {reason}")
+            print("changed for running outside a cluster:\n  " + describe_changes(server.plan.changes).replace("\n", "\n  "), flush=True)
+            try:
+                ready_seconds = server.wait_ready()
+            except LauncherError as error:
+                print(f"error: {error}", file=sys.stderr)
+                server.kill()
+                return EXIT_FAILED
+            request, expected = example_request(work_dir, repository.served[0])
+            print(f"{READY_PREFIX} {ready_seconds:.1f}s (startup budget {server.ready_budget_seconds():.0f}s):")
+            print_usage(server, pod, repository.served, request, expected, supplied)
+            print(f"Ctrl-C stops it as the kubelet does after the preStop: SIGTERM, then up to {grace:.0f}s to drain and exit.", flush=True)
+            while server.is_running():
+                time.sleep(WATCH_INTERVAL_SECONDS)
+            print(f"error: tritonserver exited by itself with {server.process.returncode}; {server.failure_report()}", file=sys.stderr)
+            server.kill()
+            return EXIT_FAILED
+        except StopRequested as stop:
+            return stop_gracefully(server, grace, str(stop), ready=server.ready_seconds is not None)
+
+
+def stop_gracefully(server, grace: float, reason: str, ready: bool) -> int:
+    """SIGTERM, wait up to `grace`; a second signal kills. Before it is ready, tritonserver may not handle SIGTERM
+    yet (it sets its handler once the models are loaded), so dying of it then is a clean stop too."""
+    print(f"{reason}: SIGTERM to tritonserver, waiting up to {grace:.0f}s (Ctrl-C again kills it)", flush=True)
+    try:
+        exit_code = server.stop(grace=grace)
+    except ShutdownTimeout as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except StopRequested:
+        server.kill()
+        print("killed", file=sys.stderr)
+        return EXIT_FAILED
+    if exit_code != 0 and not (exit_code == -signal.SIGTERM and not ready):
+        print(f"error: tritonserver exited {exit_code}; {server.failure_report()}", file=sys.stderr)
+        return EXIT_FAILED
+    print("stopped cleanly", flush=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    STOPS.install()
+    try:
+        return run(args)
+    except StopRequested as stop:
+        print(f"{stop} before tritonserver started; nothing to stop", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

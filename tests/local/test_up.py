@@ -1,0 +1,140 @@
+"""`make up` (ci/local/up.py): the rendered server on the ports asked for, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST
+from tests.harness import render as helm
+from tests.harness.triton_local import (
+    LOOPBACK,
+    LauncherError,
+    find_triton_pod,
+    fixed_loopback_ports,
+    pick_free_loopback_ports,
+    probe_budget_seconds,
+)
+
+pytestmark = pytest.mark.local
+
+UP = helm.REPO_ROOT / "ci" / "local" / "up.py"
+VALUES_FILE = helm.VALUES_DIR / "local.yaml"
+READY_PREFIX = "ready in"
+# Rendering (cached), copying models/ and preparing the backend come before the startup probe's budget starts.
+SETUP_SECONDS = 30
+REFUSED_START_SECONDS = 60
+
+
+class OutputLines:
+    """The lines a process prints, read on a thread so that waiting for one is bounded."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, prefix: str, timeout: float) -> str:
+        try:
+            while (line := self._queue.get(timeout=timeout)) is not None:
+                self.lines.append(line)
+                if line.startswith(prefix):
+                    return line
+        except queue.Empty:
+            pass
+        raise AssertionError(f"no line starting {prefix!r} within {timeout:.0f}s; output so far:\n" + "\n".join(self.lines[-40:]))
+
+    def rest(self, timeout: float) -> str:
+        """Everything still to come, until the process closes its output."""
+        try:
+            while (line := self._queue.get(timeout=timeout)) is not None:
+                self.lines.append(line)
+        except queue.Empty:
+            pass
+        return "\n".join(self.lines)
+
+
+def start_up(*arguments: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(UP), *arguments], cwd=helm.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def port_is_closed(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((LOOPBACK, port)) != 0
+
+
+class TestUp:
+    def test_server_answers_on_the_requested_ports_and_stops_cleanly_when_interrupted(self, infer, labelled_batch):
+        pod = find_triton_pod(helm.render("triton-stack", [VALUES_FILE], kube_version=KUBE_HIGHEST))
+        startup_budget = probe_budget_seconds(pod.container["startupProbe"])
+        grace = pod.termination_grace_seconds - pod.pre_stop_seconds
+        http, grpc, metrics = pick_free_loopback_ports(3)
+        values = str(VALUES_FILE.relative_to(helm.REPO_ROOT))
+        process = start_up(values, "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
+        output = OutputLines(process)
+        try:
+            output.wait_for(READY_PREFIX, SETUP_SECONDS + startup_budget)
+            images, labels = labelled_batch
+            for protocol, port in (("http", http), ("grpc", grpc)):
+                assert infer(f"{LOOPBACK}:{port}", protocol, "image_classifier", images)[1] == labels.tolist()
+            process.send_signal(signal.SIGINT)
+            exit_code = process.wait(timeout=grace + 5)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        printed = output.rest(timeout=5)
+        print(printed)
+        assert exit_code == 0, printed
+        assert "stopped cleanly" in printed
+        for endpoint in (f"http://{LOOPBACK}:{http}", f"{LOOPBACK}:{grpc}", f"http://{LOOPBACK}:{metrics}/metrics"):
+            assert endpoint in printed
+        assert "dropped --allow-gpu-metrics=false" in printed, "what was dropped for running here is not printed"
+        assert all(port_is_closed(port) for port in (http, grpc, metrics))
+
+    def test_start_is_refused_naming_the_port_when_it_is_taken(self):
+        with socket.socket() as holder:
+            holder.bind((LOOPBACK, 0))
+            holder.listen()
+            taken = holder.getsockname()[1]
+            grpc, metrics = pick_free_loopback_ports(2)
+            process = start_up("--http-port", str(taken), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
+            printed, _ = process.communicate(timeout=REFUSED_START_SECONDS)
+        assert process.returncode == 2, printed
+        assert f"{LOOPBACK}:{taken} for http is not free" in printed
+
+
+class TestFixedPorts:
+    def test_ports_are_the_ones_asked_for_and_the_rest_free_when_some_are_fixed(self):
+        wanted = pick_free_loopback_ports(1)[0]
+        http, grpc, metrics = fixed_loopback_ports({"http": wanted})(3)
+        assert http == wanted and len({http, grpc, metrics}) == 3
+
+    def test_ports_are_refused_naming_the_listener_when_one_is_taken(self):
+        with socket.socket() as holder:
+            holder.bind((LOOPBACK, 0))
+            holder.listen()
+            taken = holder.getsockname()[1]
+            with pytest.raises(LauncherError, match=f"{LOOPBACK}:{taken} for grpc is not free"):
+                fixed_loopback_ports({"grpc": taken})(3)
+
+    @pytest.mark.parametrize(
+        "ports, message",
+        [({"http": 18000, "grpc": 18000}, "listeners need distinct ports"), ({"sagemaker": 8080}, r"unknown listeners \['sagemaker'\]")],
+    )
+    def test_ports_are_refused_when_they_cannot_be_used(self, ports, message):
+        with pytest.raises(LauncherError, match=message):
+            fixed_loopback_ports(ports)(3)
