@@ -146,7 +146,7 @@ BREAKAGES = {
         'model_warmup[0].inputs["PIXELS"]', '"PIXELS" is not a declared input (IMAGE)'),
     "warmup_batch_above_max": Breakage(
         "image_classifier", in_config("batch_size: 8\n    inputs", "batch_size: 16\n    inputs"),
-        "model_warmup[0].batch_size", "16 exceeds max_batch_size 8"),
+        "model_warmup[1].batch_size", "16 exceeds max_batch_size 8"),
     "warmup_dims_wrong": Breakage(
         "image_classifier", in_config("dims: [ 3, 32, 32 ]\n        zero_data", "dims: [ 3, 64, 64 ]\n        zero_data"),
         'model_warmup[0].inputs["IMAGE"].dims', "[3, 64, 64] does not fit the input's [3, 32, 32]"),
