@@ -12,10 +12,10 @@ CHECKOV_VENV := $(TOOLS)/checkov
 HELM3 := $(TOOLS)/bin/helm3
 HELM4 := $(TOOLS)/bin/helm4
 CHARTS := triton-common triton-server triton-stack
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup clean
+.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup bench-model-analyzer clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ bench-batching: ## perf_analyzer: shipped config (dynamic batching) vs batching 
 
 bench-startup: ## Time to ready, first request after ready vs steady-state p50
 	$(PY) ci/bench/startup.py
+
+bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min)
+	$(PY) ci/bench/model_analyzer.py
 
 clean: ## Remove what setup installed
 	rm -rf $(VENV) $(TOOLS) node_modules .cache

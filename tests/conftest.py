@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import render as helm
+from tests.harness.model_config import MODELS_DIR, load_python_source
 
 ENVIRONMENT_FILES = sorted(helm.VALUES_DIR.glob("*.yaml"))
 # Environments whose renders must meet the availability rules (two replicas, drains possible, ...).
@@ -62,3 +63,16 @@ def find(objects: list[dict], kind: str, name_suffix: str = "") -> dict:
 
 def kinds(objects: list[dict]) -> list[str]:
     return sorted(o["kind"] for o in objects)
+
+
+@pytest.fixture(scope="session")
+def patterns():
+    """models/synthetic_patterns.py: labelled images whose right answer is known."""
+    return load_python_source(MODELS_DIR / "synthetic_patterns.py", "models_synthetic_patterns")
+
+
+@pytest.fixture(scope="session")
+def network():
+    """models/image_classifier/1/network.py: the network every image_classifier* model serves, run in-process
+    as the reference for what the server returns."""
+    return load_python_source(MODELS_DIR / "image_classifier" / "1" / "network.py", "models_image_classifier_network")

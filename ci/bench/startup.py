@@ -185,7 +185,7 @@ def main() -> int:
           f"HTTP (tritonclient), ready polled every {READY_POLL_SECONDS * 1000:.0f} ms")
     summarize(results)
     print("first-p50: what the first request pays over steady state (median over starts). image_classifier's steady p50\n"
-          "includes its 2 ms dynamic-batching queue delay (a lone request waits it out), which hides most of a cold cost\n"
+          "includes its dynamic-batching queue delay (a lone request waits it out), which hides most of a cold cost\n"
           "in its ratio; image_classifier_nobatch has no such delay and is the sharper test.")
     print(f"at end: {_server.machine_note(at_start=False)}")
     print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")

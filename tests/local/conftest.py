@@ -42,16 +42,6 @@ def local_models(tmp_path_factory) -> LocalModelRepository:
     return prepare_local_model_repository(tmp_path_factory.mktemp("repository") / "models")
 
 
-@pytest.fixture(scope="session")
-def patterns():
-    """models/synthetic_patterns.py: labelled images whose right answer is known."""
-    return load_python_source(MODELS_DIR / "synthetic_patterns.py", "models_synthetic_patterns")
-
-
-@pytest.fixture(scope="session")
-def network():
-    """models/image_classifier/1/network.py, run in-process as the reference for what the server returns."""
-    return load_python_source(MODELS_DIR / "image_classifier" / "1" / "network.py", "models_image_classifier_network")
 
 
 @pytest.fixture(scope="module")

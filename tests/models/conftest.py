@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 
-from tests.harness.model_config import MODELS_DIR, load_python_source
+from tests.harness.model_config import MODELS_DIR
 
 
 @pytest.fixture
@@ -26,13 +26,3 @@ def copy_model(tmp_path: Path) -> Callable[[str], Path]:
     return copy
 
 
-@pytest.fixture(scope="session")
-def patterns():
-    """models/synthetic_patterns.py: labelled images whose right answer is known."""
-    return load_python_source(MODELS_DIR / "synthetic_patterns.py", "models_synthetic_patterns")
-
-
-@pytest.fixture(scope="session")
-def network():
-    """models/image_classifier/1/network.py: the network every image_classifier* model serves."""
-    return load_python_source(MODELS_DIR / "image_classifier" / "1" / "network.py", "models_image_classifier_network")
