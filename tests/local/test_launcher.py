@@ -22,6 +22,7 @@ from tritonclient.utils import InferenceServerException
 
 from tests.harness.triton_local import LauncherError, launch_triton, live_processes_in_group
 from tests.local.sample_spec import ADMIN_HEADER, ADMIN_KEY, ADMIN_SECRET, triton_container
+from tests.local.conftest import settled
 
 pytestmark = pytest.mark.local
 
@@ -53,19 +54,6 @@ def infer_images(triton, protocol: str, model: str, images: np.ndarray, **output
     outputs = [module.InferRequestedOutput(name, **output_options.get(name, {})) for name in ("PROBABILITIES", "TOP_CLASS")]
     with connected(triton, protocol) as client:
         return client.infer(model, [image_input], outputs=outputs)
-
-
-def settled(read, attempts: int = 40, interval: float = 0.05):
-    """read() once two reads in a row agree: Triton records a request's statistics just after it sends the
-    response, so a client can see its answer before the counters move. Bounded to about two seconds."""
-    previous = read()
-    for _ in range(attempts):
-        time.sleep(interval)
-        current = read()
-        if current == previous:
-            return current
-        previous = current
-    raise AssertionError(f"counters still moving after {attempts * interval:.1f}s: {current}")
 
 
 def model_statistics(triton, model: str) -> tuple[int, int]:
