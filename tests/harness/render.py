@@ -343,3 +343,29 @@ def run_helm_tests(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, na
 def uninstall(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE, helm: str | None = None) -> str:
     args = ["uninstall", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--wait"]
     return _run(helm or default_helm(), args, timeout=360).stdout
+
+
+def render_notes(chart: str, values_files: Sequence[Path | str] = (), *, kube_version: str | None = None, helm: str | None = None) -> str:
+    """The chart's NOTES.txt as `helm install` would print it.
+
+    helm template never renders NOTES.txt and helm install needs a cluster, so a copy of the chart gets a
+    template that includes the notes' text in a ConfigMap, which is then rendered like any other template.
+    """
+    import shutil
+
+    helm = helm or default_helm()
+    ensure_dependencies(helm)
+    with tempfile.TemporaryDirectory() as workdir:
+        copy = Path(workdir) / chart
+        shutil.copytree(chart_path(chart), copy)
+        notes = (copy / "templates" / "NOTES.txt").read_text()
+        (copy / "templates" / "_notes_probe.tpl").write_text('{{- define "notes.probe" -}}\n' + notes + "\n{{- end -}}\n")
+        (copy / "templates" / "notes-probe.yaml").write_text(
+            'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: {{ include "notes.probe" . | quote }}\n'
+        )
+        args = ["template", DEFAULT_RELEASE, str(copy), "--namespace", DEFAULT_NAMESPACE, "--show-only", "templates/notes-probe.yaml"]
+        if kube_version:
+            args += ["--kube-version", kube_version]
+        for values_file in values_files:
+            args += ["--values", str(values_file)]
+        return yaml.safe_load(_run(helm, args).stdout)["data"]["notes"]

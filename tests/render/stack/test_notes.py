@@ -1,0 +1,25 @@
+"""NOTES.txt: how to reach the service and what to check next, with the names the release really has."""
+
+import pytest
+
+from tests.conftest import ENVIRONMENT_FILES, KUBE_HIGHEST, find
+from tests.harness import render as helm
+
+pytestmark = pytest.mark.render
+
+
+@pytest.mark.parametrize("values_file", ENVIRONMENT_FILES, ids=lambda p: p.stem)
+def test_notes_name_the_rendered_service_and_deployment(values_file):
+    notes = helm.render_notes("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
+    objects = helm.render("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
+    service = find(objects, "Service", "-server")["metadata"]["name"]
+    deployment = find(objects, "Deployment")["metadata"]["name"]
+    assert f"http://{service}.{helm.DEFAULT_NAMESPACE}.svc:8000" in notes
+    assert f"rollout status deploy/{deployment}" in notes
+
+
+def test_notes_explain_the_admin_header_only_when_restricted():
+    prod = helm.render_notes("triton-stack", [helm.VALUES_DIR / "prod.yaml"], kube_version=KUBE_HIGHEST)
+    dev = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
+    assert "triton-grpc-protocol-triton-admin-key" in prod
+    assert "Admin APIs" not in dev
