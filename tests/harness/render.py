@@ -368,4 +368,8 @@ def render_notes(chart: str, values_files: Sequence[Path | str] = (), *, kube_ve
             args += ["--kube-version", kube_version]
         for values_file in values_files:
             args += ["--values", str(values_file)]
-        return yaml.safe_load(_run(helm, args).stdout)["data"]["notes"]
+        started = time.perf_counter()
+        output = _run(helm, args).stdout
+        # A render like any other for the benchmark's count, though never cached (it is cheap and rare).
+        _log_render((helm, f"{chart} NOTES.txt", None, kube_version, None, None), time.perf_counter() - started)
+        return yaml.safe_load(output)["data"]["notes"]
