@@ -27,7 +27,6 @@ CONTEXTS = {
     "modelRepository.type": {"modelRepository": {**S3, "type": "pvc"}},
     "modelRepository.objectStore.existingSecret": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "credentials": "secret", "existingSecret": "keys"}}},
     "modelRepository.objectStore.workloadIdentity.gcp": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "workloadIdentity": {"gcp": {"serviceAccount": "a@p.iam.gserviceaccount.com"}}}}},
-    "modelRepository.objectStore.workloadIdentity.azure": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "workloadIdentity": {"azure": {"clientId": "99999999-1111-2222-3333-444444444444"}}}}},
     "modelRepository.configMap": {"modelRepository": CONFIGMAP_ITEMS},
     "modelRepository.configMap.files": {"modelRepository": {"type": "configMap", "configMap": {"files": {"m/config.pbtxt": "name: m"}}}},
     "adminApi": {"adminApi": {"restricted": True, "existingSecret": "admin"}},
@@ -40,6 +39,7 @@ CONTEXTS = {
     "guardrails.limitRange": {"guardrails": {"limitRange": {"enabled": True}}},
     "guardrails.priorityClass": {"guardrails": {"priorityClass": {"create": True}}},
     "updateStrategy.maxUnavailable": {"updateStrategy": {"maxSurge": 1}},
+    "service.type": {"networkPolicy": {"inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}},
     "engineBuild": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}},
     "engineBuild.enabled": {"gpu": {"count": 1}, "engineBuild": {"models": [{"name": "m", "onnx": "m.onnx"}]}},
 }
@@ -77,7 +77,6 @@ NEW_VALUES = {
     "modelRepository.objectStore.existingSecret": "other",
     "modelRepository.objectStore.workloadIdentity.aws.roleArn": "arn:aws:iam::123456789012:role/other",
     "modelRepository.objectStore.workloadIdentity.gcp.serviceAccount": "r@p.iam.gserviceaccount.com",
-    "modelRepository.objectStore.workloadIdentity.azure.clientId": "00000000-1111-2222-3333-444444444444",
     "modelRepository.configMap.name": "other",
     "modelRepository.configMap.items": [{"key": "k", "path": "m/1/model.py"}],
     "modelRepository.configMap.files": {"m/config.pbtxt": "x"},

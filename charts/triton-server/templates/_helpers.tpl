@@ -44,7 +44,7 @@ wins or loses depending on Triton's parser, so the chart refuses it and names th
   "--metrics-port" "service.ports.metrics"
   "--allow-metrics" "triton.metrics.enabled"
   "--allow-gpu-metrics" "gpu.count"
-  "--metrics-config" "triton.metrics.summaryLatencies"
+  "--model-store" "modelRepository"
   "--model-control-mode" "triton.modelControlMode"
   "--strict-readiness" "triton.strictReadiness"
   "--exit-on-error" "triton.exitOnError"
@@ -105,9 +105,6 @@ eks.amazonaws.com/role-arn: {{ . | quote }}
 {{- end }}
 {{- with $store.workloadIdentity.gcp.serviceAccount }}
 iam.gke.io/gcp-service-account: {{ . | quote }}
-{{- end }}
-{{- with $store.workloadIdentity.azure.clientId }}
-azure.workload.identity/client-id: {{ . | quote }}
 {{- end }}
 {{- end -}}
 {{- end -}}

@@ -41,11 +41,14 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- if and (eq $repo.objectStore.credentials "secret") (not $repo.objectStore.existingSecret) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.existingSecret" "message" "is required when modelRepository.objectStore.credentials is secret. Name the Secret whose keys become the container's environment, or use credentials: workloadIdentity.") $fail) -}}
 {{- end -}}
+{{- if and (eq $repo.objectStore.credentials "workloadIdentity") (hasPrefix "as://" $uri) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.credentials" "message" "workloadIdentity does not reach as:// repositories: Triton 2.51's Azure storage client reads only AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY. Use credentials: secret with an existingSecret holding those two keys.") $fail) -}}
+{{- end -}}
 {{- if eq $repo.objectStore.credentials "workloadIdentity" -}}
 {{- $wi := $repo.objectStore.workloadIdentity -}}
 {{- $scheme := first (splitList ":" $uri) -}}
-{{- $want := get (dict "s3" "aws.roleArn" "gs" "gcp.serviceAccount" "as" "azure.clientId") $scheme -}}
-{{- $have := get (dict "s3" $wi.aws.roleArn "gs" $wi.gcp.serviceAccount "as" $wi.azure.clientId) $scheme -}}
+{{- $want := get (dict "s3" "aws.roleArn" "gs" "gcp.serviceAccount") $scheme -}}
+{{- $have := get (dict "s3" $wi.aws.roleArn "gs" $wi.gcp.serviceAccount) $scheme -}}
 {{- if and (not $have) (not $v.serviceAccount.annotations) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" (printf "modelRepository.objectStore.workloadIdentity.%s" $want) "message" (printf "is required for a %s:// repository with credentials: workloadIdentity (or annotate the ServiceAccount yourself with serviceAccount.annotations)." $scheme)) $fail) -}}
 {{- end -}}
@@ -92,6 +95,11 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- /* Availability: a budget that allows no disruption blocks every node drain. */ -}}
 {{- if and $v.podDisruptionBudget.enabled (ge (int $v.podDisruptionBudget.maxUnavailable) (int $v.replicaCount)) (gt (int $v.replicaCount) 1) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%d allows every one of the %d replicas to be evicted at once. Keep it below replicaCount." (int $v.podDisruptionBudget.maxUnavailable) (int $v.replicaCount))) $fail) -}}
+{{- end -}}
+
+{{- /* An exposed Service behind a policy that admits only the namespace's own pods serves nobody outside. */ -}}
+{{- if and $v.networkPolicy.enabled (ne $v.service.type "ClusterIP") (not $v.networkPolicy.inferenceFrom) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "networkPolicy.inferenceFrom" "message" (printf "is empty while service.type is %s: the NetworkPolicy would admit only pods of this namespace, so outside traffic is dropped. List the sources (for a load balancer, an ipBlock of its ranges or the ingress namespace)." $v.service.type)) $fail) -}}
 {{- end -}}
 
 {{- /* Extra args must not fight the managed flags. */ -}}

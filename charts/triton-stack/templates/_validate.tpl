@@ -12,9 +12,11 @@ Umbrella checks: the reserved component sections, and guardrails that must agree
 {{- fail (printf "\nguardrails.priorityClass.name: %q differs from server.priorityClassName %q, so the inference pods would not use the class the chart creates. Make them the same." $pc.name .Values.server.priorityClassName) -}}
 {{- end -}}
 {{- $quota := .Values.guardrails.resourceQuota -}}
-{{- $gpus := mul (int .Values.server.gpu.count) (int .Values.server.replicaCount) -}}
+{{- /* A rolling update runs maxSurge extra pods, and the quota must admit them too. */ -}}
+{{- $surge := ternary (int .Values.server.updateStrategy.maxSurge) 0 (eq .Values.server.updateStrategy.type "RollingUpdate") -}}
+{{- $gpus := mul (int .Values.server.gpu.count) (add (int .Values.server.replicaCount) $surge) -}}
 {{- $cap := get $quota.hard "requests.nvidia.com/gpu" -}}
 {{- if and $quota.enabled $cap (gt (int $gpus) (int $cap)) -}}
-{{- fail (printf "\nguardrails.resourceQuota.hard.requests.nvidia.com/gpu: %v is less than the %d GPUs that server.replicaCount x server.gpu.count need. Raise the quota or lower the replicas." $cap (int $gpus)) -}}
+{{- fail (printf "\nguardrails.resourceQuota.hard.requests.nvidia.com/gpu: %v is less than the %d GPUs that (server.replicaCount + server.updateStrategy.maxSurge) x server.gpu.count need. Raise the quota or lower the replicas." $cap (int $gpus)) -}}
 {{- end -}}
 {{- end -}}

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import find
-from tests.render.server.conftest import render_server
+from tests.render.server.conftest import error_of, render_server
 
 pytestmark = pytest.mark.render
 
@@ -42,3 +42,8 @@ def test_helm_test_pod_is_admitted_on_the_inference_ports():
 
 def test_no_policy_when_disabled():
     assert not [o for o in render_server({"networkPolicy": {"enabled": False}}) if o["kind"] == "NetworkPolicy"]
+
+
+def test_exposed_service_without_listed_sources_fails():
+    message = error_of({"service": {"type": "LoadBalancer"}})
+    assert "networkPolicy.inferenceFrom: is empty while service.type is LoadBalancer" in message

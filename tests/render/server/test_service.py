@@ -15,7 +15,7 @@ def test_inference_service_has_named_ports_with_app_protocol():
 
 
 def test_metrics_are_never_on_an_externally_exposed_service():
-    objects = render_server({"service": {"type": "LoadBalancer"}})
+    objects = render_server({"service": {"type": "LoadBalancer"}, "networkPolicy": {"inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}})
     inference = find(objects, "Service", "triton-server")
     metrics = find(objects, "Service", "-metrics")
     assert inference["spec"]["type"] == "LoadBalancer"

@@ -21,9 +21,8 @@ def test_no_token_and_no_annotations_by_default():
     [
         ("s3://bucket/m", {"aws": {"roleArn": "arn:aws:iam::123456789012:role/read"}}, ("eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/read")),
         ("gs://bucket/m", {"gcp": {"serviceAccount": "reader@proj-1.iam.gserviceaccount.com"}}, ("iam.gke.io/gcp-service-account", "reader@proj-1.iam.gserviceaccount.com")),
-        ("as://acct/cont/m", {"azure": {"clientId": "00000000-1111-2222-3333-444444444444"}}, ("azure.workload.identity/client-id", "00000000-1111-2222-3333-444444444444")),
     ],
-    ids=["irsa", "gke", "azure"],
+    ids=["irsa", "gke"],
 )
 def test_workload_identity_annotates_the_service_account(uri, identity, annotation):
     values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": uri, "workloadIdentity": identity}}}
@@ -34,10 +33,12 @@ def test_workload_identity_annotates_the_service_account(uri, identity, annotati
     assert "envFrom" not in container, "workload identity needs no static keys"
 
 
-def test_azure_workload_identity_labels_the_pods():
-    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "workloadIdentity": {"azure": {"clientId": "00000000-1111-2222-3333-444444444444"}}}}}
-    labels = find(render_server(values), "Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert labels["azure.workload.identity/use"] == "true"
+def test_azure_repository_needs_keys_from_a_secret():
+    # Triton 2.51 reads as:// only with AZURE_STORAGE_ACCOUNT/KEY; workload identity would crash-loop the pod.
+    message = error_of({"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m"}}})
+    assert "modelRepository.objectStore.credentials: workloadIdentity does not reach as:// repositories" in message
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "credentials": "secret", "existingSecret": "azure-keys"}}}
+    assert find(render_server(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "azure-keys"}}]
 
 
 def test_workload_identity_without_an_identity_fails():
