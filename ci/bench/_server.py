@@ -32,6 +32,7 @@ from tests.harness.triton_local import (  # noqa: E402
     LocalModelRepository,
     TritonServer,
     describe_changes,
+    find_triton_pod,
     launch_triton,
     prepare_local_model_repository,
 )
@@ -56,12 +57,10 @@ def triton_container(values: Path = VALUES) -> dict:
         objects = helm.render("triton-stack", [values])
     except helm.HelmError as error:
         raise BenchError(f"rendering triton-stack with {values.relative_to(ROOT)} failed:\n{error.stderr}") from None
-    for obj in objects:
-        if obj.get("kind") == "Deployment":
-            for container in obj["spec"]["template"]["spec"]["containers"]:
-                if container["name"] == CONTAINER_NAME:
-                    return container
-    raise BenchError(f"no Deployment with a container named {CONTAINER_NAME!r} in the render of {values}")
+    try:
+        return find_triton_pod(objects, CONTAINER_NAME).container
+    except LauncherError as error:
+        raise BenchError(f"{error} (render of {values})") from None
 
 
 def model_repository(destination: Path, edits: ConfigEdits | None = None, only: set[str] | None = None) -> LocalModelRepository:
