@@ -195,6 +195,9 @@ def _batching(max_batch: int, preferred: list[int], delay_us: int) -> Callable:
         del config.dynamic_batching.preferred_batch_size[:]
         config.dynamic_batching.preferred_batch_size.extend(preferred)
         config.dynamic_batching.max_queue_delay_microseconds = delay_us
+        # Triton refuses to load a model whose warm-up sample is bigger than its max_batch_size.
+        for sample in config.model_warmup:
+            sample.batch_size = min(sample.batch_size, max_batch)
     return edit
 
 
@@ -207,19 +210,18 @@ def _chain(*edits: Callable) -> Callable:
 
 # name -> (source model, what changes, edit, the batching-off model with the same resources)
 VARIANTS: dict[str, tuple[str, str, Callable, str]] = {
-    "v_on_delay500": (ON, "on: queue delay 500 us", _batching(8, [4, 8], 500), OFF),
-    "v_on_batch32": (ON, "on: max_batch_size 32, preferred [16, 32]", _batching(32, [16, 32], 2000), OFF),
+    "v_on_max8": (ON, "on: max_batch_size 8, preferred [4, 8]", _batching(8, [4, 8], 500), OFF),
+    "v_on_batch32": (ON, "on: max_batch_size 32, preferred [16, 32], 2 ms", _batching(32, [16, 32], 2000), OFF),
+    "v_on_delay2000": (ON, "on: queue delay 2 ms", _batching(16, [8, 16], 2000), OFF),
     "v_on_threads2": (ON, "on: torch threads 2", _threads(2), "v_off_threads2"),
-    "v_on_threads2_delay500": (ON, "on: torch threads 2, queue delay 500 us", _chain(_threads(2), _batching(8, [4, 8], 500)), "v_off_threads2"),
     "v_on_threads2_batch32": (ON, "on: torch threads 2, max 32, preferred [16, 32]", _chain(_threads(2), _batching(32, [16, 32], 2000)), "v_off_threads2"),
     "v_on_instances2": (ON, "on: 2 instances", _instances(2), "v_off_instances2"),
-    "v_on_instances2_delay500": (ON, "on: 2 instances, queue delay 500 us", _chain(_instances(2), _batching(8, [4, 8], 500)), "v_off_instances2"),
     "v_off_threads2": (OFF, "off: torch threads 2", _threads(2), OFF),
     "v_off_instances2": (OFF, "off: 2 instances", _instances(2), OFF),
 }
 # What a plain run measures (with their like-for-like batching-off models); --variants all runs every one.
-DEFAULT_VARIANTS = ("v_on_threads2_batch32", "v_on_instances2", "v_on_instances2_delay500")
-SHIPPED_DESCRIPTIONS = {ON: "on: shipped (threads 1, 1 inst, max 8, [4, 8], 0.5 ms)", OFF: "off: shipped (threads 1, 1 instance)"}
+DEFAULT_VARIANTS = ("v_on_max8", "v_on_threads2", "v_on_instances2")
+SHIPPED_DESCRIPTIONS = {ON: "on: shipped (threads 1, 1 inst, max 16, [8, 16], 0.5 ms)", OFF: "off: shipped (threads 1, 1 instance)"}
 
 
 def explore(repeat: int, chosen: list[str] | None = None) -> None:

@@ -36,7 +36,7 @@ from tests.harness.triton_local import find_triton_installation, pick_free_loopb
 MODEL = "image_classifier"
 CONCURRENCIES = (16, 32)
 MAX_INSTANCES = 2
-MIN_BATCH, MAX_BATCH = 8, 32  # below 8 the shipped preferred_batch_size [4, 8] makes a config illegal
+MIN_BATCH, MAX_BATCH = 16, 64  # below 16 the shipped preferred_batch_size [8, 16] makes a config illegal
 TARGET_FRACTION = 0.10
 RUN_TIMEOUT_SECONDS = 600
 

@@ -159,8 +159,8 @@ class TestInference:
             infer_images(triton, protocol, "image_classifier", wrong)
 
     def test_request_is_rejected_when_batch_exceeds_max_batch_size(self, triton):
-        with pytest.raises(InferenceServerException, match="batch-size must be <= 8"):
-            infer_images(triton, "http", "image_classifier", np.zeros((9, 3, 32, 32), dtype=np.float32))
+        with pytest.raises(InferenceServerException, match="batch-size must be <= 16"):
+            infer_images(triton, "http", "image_classifier", np.zeros((17, 3, 32, 32), dtype=np.float32))
 
     def test_labels_are_returned_when_client_asks_for_classification(self, triton, patterns, labelled_images):
         images, labels = labelled_images

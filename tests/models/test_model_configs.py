@@ -58,7 +58,7 @@ class TestRepositoryValidates:
 
     def test_repository_reports_every_problem_when_several_models_are_broken(self, copy_model, tmp_path):
         for name in PYTHON_MODELS:
-            replace_once(copy_model(name) / "config.pbtxt", "max_batch_size: 8", "max_batch_size: -1")
+            replace_once(copy_model(name) / "config.pbtxt", "max_batch_size: 16", "max_batch_size: -1")
         with pytest.raises(ModelConfigError) as error:
             validate_repository(tmp_path / "models")
         assert {problem.config_path.parent.name for problem in error.value.problems} == set(PYTHON_MODELS)
@@ -97,19 +97,19 @@ TOP_CLASS_OUTPUT = """,
 
 BREAKAGES = {
     "unknown_field": Breakage(
-        "image_classifier", in_config("max_batch_size: 8", "max_batch_size: 8\nmax_batch_sizes: 8"),
+        "image_classifier", in_config("max_batch_size: 16", "max_batch_size: 16\nmax_batch_sizes: 16"),
         "max_batch_sizes (line 6 column 1)", 'has no field named "max_batch_sizes"'),
     "bad_enum": Breakage(
         "image_classifier", in_config("data_type: TYPE_FP32", "data_type: TYPE_FLOAT33"),
         "data_type (line 10 column 16)", 'Enum type "inference.DataType" has no value named TYPE_FLOAT33'),
     "negative_max_batch_size": Breakage(
-        "image_classifier", in_config("max_batch_size: 8", "max_batch_size: -1"),
+        "image_classifier", in_config("max_batch_size: 16", "max_batch_size: -1"),
         "max_batch_size", "-1 is negative"),
     "preferred_batch_size_above_max": Breakage(
-        "image_classifier", in_config("preferred_batch_size: [ 4, 8 ]", "preferred_batch_size: [ 4, 64 ]"),
-        "dynamic_batching.preferred_batch_size", "64 exceeds max_batch_size 8"),
+        "image_classifier", in_config("preferred_batch_size: [ 8, 16 ]", "preferred_batch_size: [ 8, 64 ]"),
+        "dynamic_batching.preferred_batch_size", "64 exceeds max_batch_size 16"),
     "dynamic_batching_without_batch_dimension": Breakage(
-        "image_classifier", in_config("max_batch_size: 8", "max_batch_size: 0"),
+        "image_classifier", in_config("max_batch_size: 16", "max_batch_size: 0"),
         "dynamic_batching", "set while max_batch_size is 0"),
     "zero_dim": Breakage(
         "image_classifier", in_config(IMAGE_DIMS, "dims: [ 3, 0, 32 ]"),
@@ -145,8 +145,8 @@ BREAKAGES = {
         "image_classifier", in_config('key: "IMAGE"', 'key: "PIXELS"'),
         'model_warmup[0].inputs["PIXELS"]', '"PIXELS" is not a declared input (IMAGE)'),
     "warmup_batch_above_max": Breakage(
-        "image_classifier", in_config("batch_size: 8\n    inputs", "batch_size: 16\n    inputs"),
-        "model_warmup[1].batch_size", "16 exceeds max_batch_size 8"),
+        "image_classifier", in_config("batch_size: 16\n    inputs", "batch_size: 32\n    inputs"),
+        "model_warmup[1].batch_size", "32 exceeds max_batch_size 16"),
     "warmup_dims_wrong": Breakage(
         "image_classifier", in_config("dims: [ 3, 32, 32 ]\n        zero_data", "dims: [ 3, 64, 64 ]\n        zero_data"),
         'model_warmup[0].inputs["IMAGE"].dims', "[3, 64, 64] does not fit the input's [3, 32, 32]"),
@@ -195,8 +195,8 @@ class TestBrokenConfigFails:
 class TestParse:
     def test_config_parses_into_triton_model_config_when_valid(self):
         config = parse_model_config(MODELS_DIR / "image_classifier" / "config.pbtxt")
-        assert (model_runtime(config), config.max_batch_size) == ("python", 8)
-        assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+        assert (model_runtime(config), config.max_batch_size) == ("python", 16)
+        assert list(config.dynamic_batching.preferred_batch_size) == [8, 16]
 
     def test_parse_fails_naming_the_line_when_text_is_not_protobuf(self, tmp_path):
         config_path = tmp_path / "config.pbtxt"

@@ -85,3 +85,31 @@ def test_kind_configmap_items_are_exactly_the_served_model_files():
     }
     assert listed == on_disk
     assert all(item["key"] == item["path"].replace("/", "__") for item in items)
+
+
+def _kind_configmap_builder():
+    """ci/cluster/models_configmap.py, loaded from its path (ci/ is scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("models_configmap", helm.REPO_ROOT / "ci" / "cluster" / "models_configmap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_kind_configmap_fits_the_api_server_limit_when_built_from_models():
+    builder = _kind_configmap_builder()
+    configmap = builder.build(helm.VALUES_DIR / "ci-kind.yaml", helm.REPO_ROOT / "models", "inference")
+    assert {key.split("__")[0] for key in {**configmap["data"], **configmap["binaryData"]}} == {"image_classifier"}
+
+
+def test_kind_configmap_is_refused_naming_the_biggest_file_when_models_outgrow_it(tmp_path):
+    # The negative pair: weights over 1 MiB would be refused by the API server half-way through `make test-cluster`.
+    import shutil
+
+    builder = _kind_configmap_builder()
+    models = tmp_path / "models"
+    shutil.copytree(helm.REPO_ROOT / "models" / "image_classifier", models / "image_classifier")
+    (models / "image_classifier" / "1" / "weights.pt").write_bytes(b"\0" * builder.MAX_CONFIGMAP_BYTES)
+    with pytest.raises(builder.ConfigMapTooLarge, match=r"configMap\.items add up to .* image_classifier/1/weights\.pt \(1048576 bytes\)"):
+        builder.build(helm.VALUES_DIR / "ci-kind.yaml", models, "inference")
