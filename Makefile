@@ -83,6 +83,8 @@ docs: ## Regenerate the value tables in each chart's README from the @param comm
 	$(PY) ci/docs/sync_readme.py
 
 VALUES ?= values/local.yaml
+# CPUs the model-analyzer benchmark gives the server: request (what values/local.yaml requests), a number, or all.
+CPUS ?= request
 
 up: ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml)
 	$(PY) ci/local/up.py $(VALUES)
@@ -98,8 +100,8 @@ bench-batching: ## perf_analyzer: shipped config (dynamic batching) vs batching 
 bench-startup: ## Time to ready, first request after ready vs steady-state p50
 	$(PY) ci/bench/startup.py
 
-bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min)
-	$(PY) ci/bench/model_analyzer.py
+bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
+	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)
 
 clean: ## Remove what setup installed
 	rm -rf $(VENV) $(TOOLS) node_modules .cache

@@ -8,6 +8,12 @@ Model Analyzer cannot pass), measures the shipped config ("default") and then it
 are kept), each at CONCURRENCIES with the real perf_analyzer from `make perf-analyzer`. Target: the shipped
 config's throughput within 10% of the best found at each concurrency.
 
+CPU budget: by default the server is pinned (taskset) to as many CPUs as the rendered container requests
+(`resources.requests.cpu` of values/local.yaml, rounded up), and perf_analyzer to the other CPUs, so configs
+are compared on the CPU the pod is guaranteed, with the load generator off the server's CPUs as it would be
+in a cluster. Unpinned, on an idle 2-core machine, a second instance simply takes the second core (and
+perf_analyzer's share). `--cpus all` measures that instead.
+
 Model Analyzer pins libraries the test venv also uses, so it lives in its own virtualenv, .tools/model-analyzer,
 created here on first use (about 40 s, 580 MB): triton-model-analyzer 1.35.0 needs protobuf < 5 (its config
 code reads FieldDescriptor.label) and importlib-metadata, neither of which its wheel declares.
@@ -17,7 +23,9 @@ Prints figures; asserts nothing (exit 0 unless something broke). Takes about 3 t
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import shlex
 import stat
@@ -67,17 +75,36 @@ def ensure_model_analyzer() -> Path:
     return VENV / "bin" / "model-analyzer"
 
 
-def loopback_server_wrapper(binary: Path, destination: Path) -> Path:
-    """tritonserver with every listener on 127.0.0.1: Model Analyzer's triton_server_flags reject the address flags."""
-    destination.write_text(
-        "#!/bin/sh\n"
-        f'exec {shlex.quote(str(binary))} --http-address=127.0.0.1 --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 "$@"\n'
-    )
+def requested_cpus() -> int:
+    """The CPUs the rendered `triton` container requests (values/local.yaml), rounded up to whole CPUs."""
+    request = str(_server.triton_container().get("resources", {}).get("requests", {}).get("cpu", ""))
+    if not request:
+        raise _server.BenchError("the rendered triton container requests no CPU; pass --cpus N or --cpus all")
+    return max(1, math.ceil(int(request[:-1]) / 1000 if request.endswith("m") else float(request)))
+
+
+def pinned(cpus: list[int] | None) -> str:
+    """A taskset prefix for a wrapper script, or nothing when unpinned."""
+    return f"taskset -c {','.join(map(str, cpus))} " if cpus else ""
+
+
+def write_wrapper(destination: Path, line: str) -> Path:
+    destination.write_text(f"#!/bin/sh\n{line}\n")
     destination.chmod(destination.stat().st_mode | stat.S_IXUSR)
     return destination
 
 
-def analyzer_config(scratch: Path, repository: Path) -> dict:
+def loopback_server_wrapper(binary: Path, destination: Path, cpus: list[int] | None) -> Path:
+    """tritonserver with every listener on 127.0.0.1: Model Analyzer's triton_server_flags reject the address flags."""
+    return write_wrapper(destination, f'exec {pinned(cpus)}{shlex.quote(str(binary))} '
+                                      '--http-address=127.0.0.1 --grpc-address=127.0.0.1 --metrics-address=127.0.0.1 "$@"')
+
+
+def perf_analyzer_wrapper(destination: Path, cpus: list[int] | None) -> Path:
+    return write_wrapper(destination, f'exec {pinned(cpus)}{shlex.quote(str(_server.perf_analyzer_binary()))} "$@"')
+
+
+def analyzer_config(scratch: Path, repository: Path, server_cpus: list[int] | None, client_cpus: list[int] | None) -> dict:
     installation = find_triton_installation()
     backends = prepare_backend_directory(installation, scratch / "backends")
     http, grpc, metrics = pick_free_loopback_ports(3)
@@ -88,7 +115,7 @@ def analyzer_config(scratch: Path, repository: Path) -> dict:
         "export_path": str(scratch / "results"),
         "checkpoint_directory": str(scratch / "checkpoints"),
         "triton_launch_mode": "local",
-        "triton_server_path": str(loopback_server_wrapper(installation.binary, scratch / "tritonserver")),
+        "triton_server_path": str(loopback_server_wrapper(installation.binary, scratch / "tritonserver", server_cpus)),
         "triton_output_path": str(scratch / "tritonserver.log"),
         "triton_http_endpoint": f"127.0.0.1:{http}",
         "triton_grpc_endpoint": f"127.0.0.1:{grpc}",
@@ -96,7 +123,7 @@ def analyzer_config(scratch: Path, repository: Path) -> dict:
         "triton_server_flags": {"backend-directory": str(backends), "http-port": str(http), "grpc-port": str(grpc),
                                 "metrics-port": str(metrics)},
         "triton_server_environment": installation.runtime_environment(),
-        "perf_analyzer_path": str(_server.perf_analyzer_binary()),
+        "perf_analyzer_path": str(perf_analyzer_wrapper(scratch / "perf_analyzer", client_cpus)),
         "perf_analyzer_flags": PERF_ANALYZER_FLAGS,
         "perf_output": True,
         "perf_output_path": str(scratch / "perf_analyzer.log"),
@@ -165,16 +192,37 @@ def report(rows: list[dict]) -> None:
               f"{gap * 100:.0f}% below the best: target (within {TARGET_FRACTION * 100:.0f}%) {verdict}")
 
 
+def cpu_split(wanted: str) -> tuple[list[int] | None, list[int] | None, str]:
+    """(server CPUs, perf_analyzer CPUs, description) for --cpus; None is unpinned."""
+    available = sorted(os.sched_getaffinity(0))
+    if wanted == "all":
+        return None, None, f"unpinned: server and perf_analyzer share all {len(available)} CPUs"
+    count = requested_cpus() if wanted == "request" else int(wanted)
+    if count >= len(available):
+        raise _server.BenchError(f"--cpus {count} leaves no CPU for perf_analyzer on this {len(available)}-CPU machine; use --cpus all")
+    server, client = available[:count], available[count:]
+    source = "the rendered container's CPU request" if wanted == "request" else "--cpus"
+    return server, client, f"server pinned to CPUs {server} ({source}), perf_analyzer to CPUs {client}"
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpus", default="request",
+                        help="CPUs for the server: request (default: what values/local.yaml requests), a number, or all (unpinned)")
+    arguments = parser.parse_args()
+    if arguments.cpus not in ("request", "all") and not arguments.cpus.isdigit():
+        parser.error(f"--cpus must be request, a number or all, not {arguments.cpus!r}")
     began = time.monotonic()
     print(f"at start: {_server.machine_note()}", flush=True)
     try:
+        server_cpus, client_cpus, cpu_note = cpu_split(arguments.cpus)
+        print(f"CPU budget: {cpu_note}", flush=True)
         model_analyzer = ensure_model_analyzer()
         with _server.temp_dir("model-analyzer") as scratch:
             scratch = Path(scratch)
             repository = _server.model_repository(scratch / "models", only={MODEL})
             config_path = scratch / "config.yaml"
-            config_path.write_text(yaml.safe_dump(analyzer_config(scratch, repository.path), sort_keys=False))
+            config_path.write_text(yaml.safe_dump(analyzer_config(scratch, repository.path, server_cpus, client_cpus), sort_keys=False))
             command = [str(model_analyzer), "profile", "-f", str(config_path)]
             print(f"$ {shlex.join(command)}\nwith {config_path}:\n{config_path.read_text()}", flush=True)
             started = time.monotonic()
@@ -192,6 +240,7 @@ def main() -> int:
                                          f"server log tail:\n{(scratch / 'tritonserver.log').read_text(errors='replace')[-3000:] if (scratch / 'tritonserver.log').exists() else '(none)'}")
             print(f"model-analyzer profile took {time.monotonic() - started:.0f}s")
             report(read_checkpoint(checkpoint))
+            print(f"CPU budget: {cpu_note}")
     except (_server.BenchError, _server.LauncherError) as error:
         print(f"model analyzer benchmark broke: {error}", file=sys.stderr)
         return 1
