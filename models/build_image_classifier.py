@@ -11,7 +11,7 @@ server through image layers, volumes and `kubectl cp`, and not every path keeps 
 
 Training is seeded and single-threaded, so a rerun on the same CPU type gives the same weights; another CPU
 may differ in the last float bits, which is why the tests check accuracy and agreement, never bytes.
-It takes about a minute on two cores.
+It takes about 40 s on two cores.
 """
 
 from __future__ import annotations

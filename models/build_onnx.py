@@ -4,7 +4,7 @@
     python models/build_onnx.py                          # writes models/image_classifier_trt/onnx/model.onnx
     python models/build_onnx.py --models-dir /tmp/out    # writes /tmp/out/image_classifier_trt/onnx/model.onnx
 
-Reads the trained weights from image_classifier/1/weights.pt and writes `onnx/model.onnx` (about 80 KB,
+Reads the trained weights from image_classifier/1/weights.pt and writes `onnx/model.onnx` (about 155 KB,
 committed) plus a copy of labels.txt. The engine `1/model.plan` is not made here: a TensorRT engine only
 runs on the GPU product (and TensorRT version) it was built on, so the chart builds it on the target node
 from this file. Needs the `onnx` package (torch's exporter imports it).

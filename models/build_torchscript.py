@@ -5,7 +5,7 @@
     python models/build_torchscript.py --models-dir /tmp/out    # writes /tmp/out/image_classifier_libtorch/
 
 Reads the trained weights from image_classifier/1/weights.pt (see build_image_classifier.py), traces the
-network on a fixed input and writes `1/model.pt` (about 90 KB, committed) plus a copy of labels.txt.
+network on a fixed input and writes `1/model.pt` (about 165 KB, committed) plus a copy of labels.txt.
 The trace is deterministic: the same weights give a module with the same outputs on any machine.
 """
 

@@ -174,6 +174,40 @@ def print_comparison(on: dict[int, Measurement | None], off: dict[int, Measureme
     return met
 
 
+def torch_call_costs(batch_sizes: tuple[int, ...] = (1, 8, 16), calls: int = 200) -> dict[int, float]:
+    """Median ms of one call of the served network, in-process on one torch thread, per batch size: what a model
+    instance spends per execution before any server overhead. It is why batching pays (or does not) for this model."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(_server.ROOT / "models" / ON / "1"))
+    sys.dont_write_bytecode = True  # no __pycache__/ inside models/
+    from network import IMAGE_SHAPE, load_classifier
+
+    torch.set_num_threads(1)
+    classifier = load_classifier(_server.ROOT / "models" / ON / "1" / "weights.pt")
+    costs = {}
+    with torch.inference_mode():
+        for batch in batch_sizes:
+            images = torch.rand(batch, *IMAGE_SHAPE)
+            for _ in range(20):
+                classifier(images)
+            timings = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                classifier(images)
+                timings.append((time.perf_counter() - started) * 1000)
+            costs[batch] = float(np.median(timings))
+    return costs
+
+
+def print_torch_call_costs() -> None:
+    costs = torch_call_costs()
+    single = costs[min(costs)]
+    print("the network alone, in-process, one torch thread (median of 200 calls): " + ", ".join(
+        f"batch {batch} {ms:.2f} ms ({ms / single:.1f}x batch 1)" for batch, ms in costs.items()), flush=True)
+
+
 # --- config experiments ----------------------------------------------------------------------------------
 
 
@@ -287,6 +321,7 @@ def main() -> int:
             print(f"at end: {_server.machine_note(at_start=False)}")
             print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
             return 0
+        print_torch_call_costs()
         with _server.temp_dir("batching") as scratch:
             scratch = Path(scratch)
             repository = _server.model_repository(scratch / "models", only={ON, OFF})

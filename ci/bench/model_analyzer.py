@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -80,7 +81,12 @@ def requested_cpus() -> int:
     request = str(_server.triton_container().get("resources", {}).get("requests", {}).get("cpu", ""))
     if not request:
         raise _server.BenchError("the rendered triton container requests no CPU; pass --cpus N or --cpus all")
-    return max(1, math.ceil(int(request[:-1]) / 1000 if request.endswith("m") else float(request)))
+    try:
+        cpus = int(request[:-1]) / 1000 if request.endswith("m") else float(request)
+    except ValueError:
+        raise _server.BenchError(f"cannot read the rendered CPU request {request!r} (expected like 1, 1.5 or 500m); "
+                                 "pass --cpus N or --cpus all") from None
+    return max(1, math.ceil(cpus))
 
 
 def pinned(cpus: list[int] | None) -> str:
@@ -195,6 +201,9 @@ def report(rows: list[dict]) -> None:
 def cpu_split(wanted: str) -> tuple[list[int] | None, list[int] | None, str]:
     """(server CPUs, perf_analyzer CPUs, description) for --cpus; None is unpinned."""
     available = sorted(os.sched_getaffinity(0))
+    if wanted != "all" and shutil.which("taskset") is None:
+        raise _server.BenchError("taskset (Debian package util-linux) is missing, so the server cannot be pinned; "
+                                 "install it or pass --cpus all")
     if wanted == "all":
         return None, None, f"unpinned: server and perf_analyzer share all {len(available)} CPUs"
     count = requested_cpus() if wanted == "request" else int(wanted)
@@ -210,8 +219,8 @@ def main() -> int:
     parser.add_argument("--cpus", default="request",
                         help="CPUs for the server: request (default: what values/local.yaml requests), a number, or all (unpinned)")
     arguments = parser.parse_args()
-    if arguments.cpus not in ("request", "all") and not arguments.cpus.isdigit():
-        parser.error(f"--cpus must be request, a number or all, not {arguments.cpus!r}")
+    if arguments.cpus not in ("request", "all") and not (arguments.cpus.isdigit() and int(arguments.cpus) >= 1):
+        parser.error(f"--cpus must be request, a number of CPUs (1 or more) or all, not {arguments.cpus!r}")
     began = time.monotonic()
     print(f"at start: {_server.machine_note()}", flush=True)
     try:

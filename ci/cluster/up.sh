@@ -16,7 +16,9 @@ if ! kind get clusters | grep -qx triton-stack; then
   kind create cluster --config ci/cluster/kind-config.yaml ${KIND_NODE_IMAGE:+--image "$KIND_NODE_IMAGE"} --wait 120s
 fi
 kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace"
-.venv/bin/python ci/cluster/models_configmap.py "$namespace" | kubectl apply -f -
+# Server-side apply: a client-side apply would copy the whole ConfigMap into its last-applied annotation,
+# and annotations are capped at 256 KiB, far below the 1 MiB a ConfigMap may hold.
+.venv/bin/python ci/cluster/models_configmap.py "$namespace" | kubectl apply --server-side --field-manager=triton-stack-ci -f -
 kubectl -n "$namespace" get secret triton-admin-key >/dev/null 2>&1 || \
   kubectl -n "$namespace" create secret generic triton-admin-key --from-literal=admin-key="$(head -c 24 /dev/urandom | base64)"
 echo "kind cluster triton-stack ready; KUBECONFIG=$KUBECONFIG"

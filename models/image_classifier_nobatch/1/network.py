@@ -4,8 +4,8 @@ The python-backend model (`model.py` beside this file), the TorchScript export a
 build this same module from the same `weights.pt`, so the three serve identical answers. It needs torch
 only, so tests can run it in-process as an independent reference for what the server returns.
 
-Why a recurrent reader: its 16 GRU steps run one after another whatever the batch size, so a batch of 16
-images costs little more than one image. That per-call cost is what server-side dynamic batching amortises
+Why a recurrent reader: its 16 GRU steps run one after another whatever the batch size, so on one torch
+thread a call on 16 images costs about 3.5x a call on one, not 16x. That per-call cost is what server-side dynamic batching amortises
 (`make bench-batching`), as it does for the sequence models Triton usually serves; a pure CNN of this size
 costs the same per image in any batch on a CPU.
 """
