@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -158,3 +159,18 @@ def machine_note(at_start: bool = True) -> str:
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory:
     """A temp dir outside the repository (the launcher's work dir and the repository copies must be)."""
     return tempfile.TemporaryDirectory(prefix=f"triton-bench-{prefix}-")
+
+
+def run_benchmark(name: str, body: Callable[[], None]) -> int:
+    """The frame every Triton benchmark shares: the machine note, `body`, then the machine note again and the wall
+    time; a BenchError or LauncherError from `body` is one line on stderr and exit 1."""
+    began = time.monotonic()
+    print(f"at start: {machine_note()}", flush=True)
+    try:
+        body()
+    except (BenchError, LauncherError) as error:
+        print(f"{name} benchmark broke: {error}", file=sys.stderr)
+        return 1
+    print(f"at end: {machine_note(at_start=False)}")
+    print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
+    return 0

@@ -312,44 +312,37 @@ def main() -> int:
     unknown = sorted(set(chosen or ()) - set(VARIANTS) - {"all"})
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
-    began = time.monotonic()
-    print(f"at start: {_server.machine_note()}", flush=True)
-    try:
-        _server.perf_analyzer_binary()
-        if arguments.explore_only:
-            explore(arguments.explore_repeat, chosen)
-            print(f"at end: {_server.machine_note(at_start=False)}")
-            print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
-            return 0
-        print_torch_call_costs()
-        with _server.temp_dir("batching") as scratch:
-            scratch = Path(scratch)
-            repository = _server.model_repository(scratch / "models", only={ON, OFF})
-            container = _server.triton_container()
-            with _server.serve(repository.path, scratch / "work", container) as server:
-                print(f"tritonserver (rendered from values/local.yaml, ready in {server.ready_seconds:.1f}s):")
-                print(f"  $ {shlex.join(server.plan.argv)}")
-                print("  changes to the rendered container, by the local launcher:\n    " + _server.local_changes(server).replace("\n", "\n    "))
-                print(f"perf_analyzer: gRPC, 1 image per request, time windows of {WINDOW_MS} ms, "
-                      f"at most {MAX_TRIALS} windows, stable within {STABILITY_PERCENT}% (retry at {RETRY_STABILITY_PERCENT}%)")
-                print(f"{arguments.repeat} rounds of the sweep, round robin; the commands of the first round (later rounds are the same):")
-                runs: dict[tuple[str, int], list] = {}
-                for round_number in range(arguments.repeat):
-                    for concurrency in CONCURRENCIES:
-                        for model in (ON, OFF):
-                            runs.setdefault((model, concurrency), []).append(
-                                measure(server, model, concurrency, scratch, echo=round_number == 0))
-                on = {concurrency: median_of(runs[ON, concurrency]) for concurrency in CONCURRENCIES}
-                off = {concurrency: median_of(runs[OFF, concurrency]) for concurrency in CONCURRENCIES}
-        print_comparison(on, off, runs)
-        if not arguments.no_explore:
-            explore(arguments.explore_repeat, chosen)
-    except (_server.BenchError, _server.LauncherError) as error:
-        print(f"batching benchmark broke: {error}", file=sys.stderr)
-        return 1
-    print(f"at end: {_server.machine_note(at_start=False)}")
-    print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
-    return 0
+    return _server.run_benchmark("batching", lambda: sweep_and_explore(arguments, chosen))
+
+
+def sweep_and_explore(arguments: argparse.Namespace, chosen: list[str] | None) -> None:
+    _server.perf_analyzer_binary()
+    if arguments.explore_only:
+        explore(arguments.explore_repeat, chosen)
+        return
+    print_torch_call_costs()
+    with _server.temp_dir("batching") as scratch:
+        scratch = Path(scratch)
+        repository = _server.model_repository(scratch / "models", only={ON, OFF})
+        container = _server.triton_container()
+        with _server.serve(repository.path, scratch / "work", container) as server:
+            print(f"tritonserver (rendered from values/local.yaml, ready in {server.ready_seconds:.1f}s):")
+            print(f"  $ {shlex.join(server.plan.argv)}")
+            print("  changes to the rendered container, by the local launcher:\n    " + _server.local_changes(server).replace("\n", "\n    "))
+            print(f"perf_analyzer: gRPC, 1 image per request, time windows of {WINDOW_MS} ms, "
+                  f"at most {MAX_TRIALS} windows, stable within {STABILITY_PERCENT}% (retry at {RETRY_STABILITY_PERCENT}%)")
+            print(f"{arguments.repeat} rounds of the sweep, round robin; the commands of the first round (later rounds are the same):")
+            runs: dict[tuple[str, int], list] = {}
+            for round_number in range(arguments.repeat):
+                for concurrency in CONCURRENCIES:
+                    for model in (ON, OFF):
+                        runs.setdefault((model, concurrency), []).append(
+                            measure(server, model, concurrency, scratch, echo=round_number == 0))
+            on = {concurrency: median_of(runs[ON, concurrency]) for concurrency in CONCURRENCIES}
+            off = {concurrency: median_of(runs[OFF, concurrency]) for concurrency in CONCURRENCIES}
+    print_comparison(on, off, runs)
+    if not arguments.no_explore:
+        explore(arguments.explore_repeat, chosen)
 
 
 if __name__ == "__main__":

@@ -221,41 +221,36 @@ def main() -> int:
     arguments = parser.parse_args()
     if arguments.cpus not in ("request", "all") and not (arguments.cpus.isdigit() and int(arguments.cpus) >= 1):
         parser.error(f"--cpus must be request, a number of CPUs (1 or more) or all, not {arguments.cpus!r}")
-    began = time.monotonic()
-    print(f"at start: {_server.machine_note()}", flush=True)
-    try:
-        server_cpus, client_cpus, cpu_note = cpu_split(arguments.cpus)
-        print(f"CPU budget: {cpu_note}", flush=True)
-        model_analyzer = ensure_model_analyzer()
-        with _server.temp_dir("model-analyzer") as scratch:
-            scratch = Path(scratch)
-            repository = _server.model_repository(scratch / "models", only={MODEL})
-            config_path = scratch / "config.yaml"
-            config_path.write_text(yaml.safe_dump(analyzer_config(scratch, repository.path, server_cpus, client_cpus), sort_keys=False))
-            command = [str(model_analyzer), "profile", "-f", str(config_path)]
-            print(f"$ {shlex.join(command)}\nwith {config_path}:\n{config_path.read_text()}", flush=True)
-            started = time.monotonic()
-            try:
-                completed = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, cwd=scratch,
-                                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
-            except subprocess.TimeoutExpired:
-                raise _server.BenchError(f"model-analyzer ran past {RUN_TIMEOUT_SECONDS}s") from None
-            log = "\n".join(line for line in completed.stdout.splitlines() + completed.stderr.splitlines()
-                            if line.strip() not in ("", "[Model Analyzer]"))
-            print(log[-6000:])
-            checkpoint = scratch / "checkpoints" / "0.ckpt"
-            if completed.returncode != 0 or not checkpoint.exists():
-                raise _server.BenchError(f"model-analyzer exited {completed.returncode} with no results; "
-                                         f"server log tail:\n{(scratch / 'tritonserver.log').read_text(errors='replace')[-3000:] if (scratch / 'tritonserver.log').exists() else '(none)'}")
-            print(f"model-analyzer profile took {time.monotonic() - started:.0f}s")
-            report(read_checkpoint(checkpoint))
-            print(f"CPU budget: {cpu_note}")
-    except (_server.BenchError, _server.LauncherError) as error:
-        print(f"model analyzer benchmark broke: {error}", file=sys.stderr)
-        return 1
-    print(f"at end: {_server.machine_note(at_start=False)}")
-    print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
-    return 0
+    return _server.run_benchmark("model analyzer", lambda: profile(arguments.cpus))
+
+
+def profile(cpus: str) -> None:
+    server_cpus, client_cpus, cpu_note = cpu_split(cpus)
+    print(f"CPU budget: {cpu_note}", flush=True)
+    model_analyzer = ensure_model_analyzer()
+    with _server.temp_dir("model-analyzer") as scratch:
+        scratch = Path(scratch)
+        repository = _server.model_repository(scratch / "models", only={MODEL})
+        config_path = scratch / "config.yaml"
+        config_path.write_text(yaml.safe_dump(analyzer_config(scratch, repository.path, server_cpus, client_cpus), sort_keys=False))
+        command = [str(model_analyzer), "profile", "-f", str(config_path)]
+        print(f"$ {shlex.join(command)}\nwith {config_path}:\n{config_path.read_text()}", flush=True)
+        started = time.monotonic()
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, cwd=scratch,
+                                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        except subprocess.TimeoutExpired:
+            raise _server.BenchError(f"model-analyzer ran past {RUN_TIMEOUT_SECONDS}s") from None
+        log = "\n".join(line for line in completed.stdout.splitlines() + completed.stderr.splitlines()
+                        if line.strip() not in ("", "[Model Analyzer]"))
+        print(log[-6000:])
+        checkpoint = scratch / "checkpoints" / "0.ckpt"
+        if completed.returncode != 0 or not checkpoint.exists():
+            raise _server.BenchError(f"model-analyzer exited {completed.returncode} with no results; "
+                                     f"server log tail:\n{(scratch / 'tritonserver.log').read_text(errors='replace')[-3000:] if (scratch / 'tritonserver.log').exists() else '(none)'}")
+        print(f"model-analyzer profile took {time.monotonic() - started:.0f}s")
+        report(read_checkpoint(checkpoint))
+        print(f"CPU budget: {cpu_note}")
 
 
 if __name__ == "__main__":

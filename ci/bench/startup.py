@@ -159,35 +159,30 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=STARTS, help=f"cold starts per repository (default {STARTS})")
     parser.add_argument("--requests", type=int, default=STEADY_REQUESTS, help=f"steady-state requests per model (default {STEADY_REQUESTS})")
     arguments = parser.parse_args()
-    began = time.monotonic()
-    print(f"at start: {_server.machine_note()}", flush=True)
+    return _server.run_benchmark("startup", lambda: cold_starts(arguments.starts, arguments.requests))
+
+
+def cold_starts(starts: int, requests: int) -> None:
     image = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
     results: dict[str, list[Start]] = {variant: [] for variant in REPOSITORIES}
-    try:
-        container = _server.triton_container()
-        with _server.temp_dir("startup") as scratch:
-            for index in range(arguments.starts):
-                for variant in REPOSITORIES:  # alternate, so drift hits both alike
-                    start = one_start(variant, index, arguments.requests, image, container, Path(scratch))
-                    if index == 0 and variant == "shipped":
-                        print("tritonserver command (rendered from values/local.yaml; ports and temp paths differ per start):")
-                        print(f"  $ {shlex.join(start.argv)}")
-                    results[variant].append(start)
-                    cells = "  ".join(f"{model}: first {f.first_ms:7.1f} ms, p50 {f.steady_p50_ms:5.2f} ms ({f.ratio:5.1f}x)"
-                                      for model, f in start.models.items())
-                    print(f"start {index + 1} {variant:<10}: ready {start.ready_seconds:5.2f} s  {cells}", flush=True)
-    except (_server.BenchError, _server.LauncherError) as error:
-        print(f"startup benchmark broke: {error}", file=sys.stderr)
-        return 1
-    print(f"\nper start: {arguments.requests} sequential steady-state requests per model after the first, one image each, "
+    container = _server.triton_container()
+    with _server.temp_dir("startup") as scratch:
+        for index in range(starts):
+            for variant in REPOSITORIES:  # alternate, so drift hits both alike
+                start = one_start(variant, index, requests, image, container, Path(scratch))
+                if index == 0 and variant == "shipped":
+                    print("tritonserver command (rendered from values/local.yaml; ports and temp paths differ per start):")
+                    print(f"  $ {shlex.join(start.argv)}")
+                results[variant].append(start)
+                cells = "  ".join(f"{model}: first {f.first_ms:7.1f} ms, p50 {f.steady_p50_ms:5.2f} ms ({f.ratio:5.1f}x)"
+                                  for model, f in start.models.items())
+                print(f"start {index + 1} {variant:<10}: ready {start.ready_seconds:5.2f} s  {cells}", flush=True)
+    print(f"\nper start: {requests} sequential steady-state requests per model after the first, one image each, "
           f"HTTP (tritonclient), ready polled every {READY_POLL_SECONDS * 1000:.0f} ms")
     summarize(results)
     print("first-p50: what the first request pays over steady state (median over starts). image_classifier's steady p50\n"
           "includes its dynamic-batching queue delay (a lone request waits it out), which hides most of a cold cost\n"
           "in its ratio; image_classifier_nobatch has no such delay and is the sharper test.")
-    print(f"at end: {_server.machine_note(at_start=False)}")
-    print(f"\nbenchmark wall time: {time.monotonic() - began:.0f}s")
-    return 0
 
 
 if __name__ == "__main__":
