@@ -80,7 +80,7 @@ lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
 
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
-	$(PY) ci/docs/sync_readme.py
+	$(PY) -m ci.docs.sync_readme
 
 VALUES ?= values/local.yaml
 # CPUs the model-analyzer benchmark gives the server: request (what values/local.yaml requests), a number, or all.

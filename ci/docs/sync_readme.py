@@ -1,9 +1,15 @@
-"""Copies each chart's generated value tables into the root README, between its markers.
+"""Keeps the generated parts of the root README in step with their sources.
 
-readme-generator-for-helm writes one table section per README; the root README shows the tables of every
-chart, so this copies the `## Parameters` part of each chart README (headings one level down) between
-`<!-- values:<chart>:start -->` and `<!-- values:<chart>:end -->`. With --check it changes nothing and
-exits 1 when the root README is stale.
+- Value tables: readme-generator-for-helm writes one table section per chart README; the root README shows the
+  tables of every chart, so this copies the `## Parameters` part of each chart README (headings one level down)
+  between `<!-- values:<chart>:start -->` and `<!-- values:<chart>:end -->`.
+- Environment table: what each `values/*.yaml` chooses, read off the objects the umbrella chart renders from it
+  (through the project's render module), between `<!-- environments:start -->` and `<!-- environments:end -->`.
+  Written from the render, not by hand, so that the table cannot claim what the files do not do.
+
+    .venv/bin/python -m ci.docs.sync_readme [--check]
+
+With --check it changes nothing and exits 1 when the root README is stale.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+
+from tests.harness import render as helm
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ["triton-stack", "triton-server"]
@@ -22,14 +30,98 @@ def chart_tables(chart: str) -> str:
     return re.sub(r"^### ", "#### ", tables, flags=re.MULTILINE)
 
 
+def _purpose(values_file: Path) -> str:
+    """The file's own first comment, up to its first colon: "Development", "Production", ..."""
+    first = next(line for line in values_file.read_text().splitlines() if line.startswith("#"))
+    return first.lstrip("# ").split(":", 1)[0]
+
+
+def _server(objects: list[dict]) -> tuple[dict, dict]:
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "server"]
+    spec = deployment["spec"]["template"]["spec"]
+    return deployment, spec
+
+
+def describe(objects: list[dict]) -> list[str]:
+    """What a render chooses, in the words of the README's environment table, one phrase per concern."""
+    deployment, spec = _server(objects)
+    (triton,) = [c for c in spec["containers"] if c["name"] == "triton"]
+    kinds = {o["kind"] for o in objects}
+    args = dict(arg.partition("=")[::2] for arg in triton["args"][1:])
+    phrases = []
+
+    autoscalers = [o for o in objects if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")]
+    count = deployment["spec"].get("replicas")
+    replicas = "replicas from the autoscaler" if count is None else f"{count} replica{'' if count == 1 else 's'}"
+    gpus = triton["resources"].get("limits", {}).get("nvidia.com/gpu")
+    phrases.append(f"{replicas}, {f'{gpus} GPU each' if gpus else 'CPU only'}")
+    if autoscalers:
+        phrases.append(", ".join(sorted({o["kind"] for o in autoscalers})))
+    affinity = spec.get("affinity", {})
+    for term in affinity.get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", []):
+        for expression in term["matchExpressions"]:
+            if expression["key"] == "nvidia.com/gpu.product":
+                phrases.append("on " + " or ".join(expression["values"]))
+
+    repository = args["--model-repository"]
+    if "://" in repository:
+        identity = "static keys from a Secret" if "envFrom" in triton else "workload identity"
+        phrases.append(f"models from {repository.split('://')[0]}:// via {identity}")
+        download = next(v for v in spec["volumes"] if v["name"] == "model-download")
+        if "emptyDir" in download:
+            phrases.append(f"downloaded to a {download['emptyDir']['sizeLimit']} emptyDir")
+        else:
+            size = download["ephemeral"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"]
+            phrases.append(f"downloaded to a {size} volume claimed per pod")
+    else:
+        volume = next(v for v in spec["volumes"] if v["name"] == "model-repository")
+        phrases.append("models from a " + ("PVC" if "persistentVolumeClaim" in volume else "ConfigMap"))
+
+    anti = affinity.get("podAntiAffinity", {})
+    if anti:
+        phrases.append(("hard" if "requiredDuringSchedulingIgnoredDuringExecution" in anti else "soft") + " anti-affinity")
+    for constraint in spec.get("topologySpreadConstraints", []):
+        strength = "hard" if constraint["whenUnsatisfiable"] == "DoNotSchedule" else "soft"
+        phrases.append(f"{strength} spread over {constraint['topologyKey'].rsplit('/', 1)[-1]}s")
+    if "--http-restricted-api" in args:
+        phrases.append("admin APIs restricted")
+    if "@sha256:" in triton["image"]:
+        phrases.append("image pinned by digest")
+    for kind, phrase in (("PodDisruptionBudget", "PDB"), ("ResourceQuota", "quota"), ("LimitRange", "limit range")):
+        if kind in kinds:
+            phrases.append(phrase)
+    if spec.get("priorityClassName"):
+        phrases.append(f"priority class `{spec['priorityClassName']}`")
+    if deployment["spec"]["strategy"]["type"] == "Recreate":
+        phrases.append("Recreate rollouts")
+    if int(args.get("--log-verbose", "0")) > 0:
+        phrases.append("verbose log")
+    for pod in (o for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"):
+        model = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}.get("MODEL")
+        phrases.append(f"helm test infers on `{model}`" if model else "helm test checks readiness")
+    return phrases
+
+
+def environments_table() -> str:
+    rows = ["| file | for | what it chooses (read off its render) |", "|---|---|---|"]
+    for values_file in sorted(helm.VALUES_DIR.glob("*.yaml")):
+        objects = helm.render("triton-stack", [values_file], kube_version=helm.declared_kube_versions()[1])
+        rows.append(f"| `values/{values_file.name}` | {_purpose(values_file)} | {', '.join(describe(objects))} |")
+    return "\n".join(rows)
+
+
+def _replace(readme: str, marker: str, content: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), flags=re.DOTALL)
+    if not pattern.search(readme):
+        raise SystemExit(f"README.md has no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{content}\n{end}", readme)
+
+
 def synced(readme: str) -> str:
     for chart in CHARTS:
-        start, end = f"<!-- values:{chart}:start -->", f"<!-- values:{chart}:end -->"
-        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), flags=re.DOTALL)
-        if not pattern.search(readme):
-            raise SystemExit(f"README.md has no {start} ... {end} markers")
-        readme = pattern.sub(lambda _: f"{start}\n{chart_tables(chart)}\n{end}", readme)
-    return readme
+        readme = _replace(readme, f"values:{chart}", chart_tables(chart))
+    return _replace(readme, "environments", environments_table())
 
 
 def main() -> int:
@@ -38,7 +130,7 @@ def main() -> int:
     wanted = synced(current)
     if "--check" in sys.argv:
         if wanted != current:
-            print("README.md value tables are stale: run `make docs`", file=sys.stderr)
+            print("README.md generated sections (value tables, environment table) are stale: run `make docs`", file=sys.stderr)
             return 1
         return 0
     path.write_text(wanted)

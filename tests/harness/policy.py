@@ -93,6 +93,24 @@ def restricted_violations(pod_spec: dict) -> list[str]:
     return problems
 
 
+# Containers allowed to set `command` (replacing their image's ENTRYPOINT), each with the reason. Empty: every
+# container the charts run keeps its image's entrypoint. NGC images' entrypoint
+# (/opt/nvidia/nvidia_entrypoint.sh) sets up CUDA forward compatibility before it execs the args, so
+# overriding it breaks GPU pods on nodes whose driver is older than the image's CUDA.
+ENTRYPOINT_OVERRIDES: dict[str, str] = {}
+
+
+def entrypoint_overrides(objects: Iterable[dict]) -> list[str]:
+    """Every container (init containers included) that sets `command` without a reason in ENTRYPOINT_OVERRIDES,
+    as "<pod>: container <name> (<image>) sets command [...]"."""
+    found = []
+    for pod, spec in pod_specs(objects):
+        for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            if container.get("command") and container["name"] not in ENTRYPOINT_OVERRIDES:
+                found.append(f"{pod}: container {container['name']} ({container.get('image')}) sets command {container['command']}")
+    return found
+
+
 def label_violations(obj: dict) -> list[str]:
     """Missing recommended labels on the object (and its pod template), and unstable selectors."""
     problems = []

@@ -71,6 +71,9 @@ UNSERVABLE_RUNTIMES = {
     "pytorch_libtorch": "the tritonserver shipped by nvidia-pytriton has no PyTorch backend",
     "tensorrt_plan": "a TensorRT engine needs a GPU and is built on the target node",
 }
+# The ENTRYPOINT of the NGC Triton image (and of every NGC image built on the CUDA base images: triton-inference-
+# server/server build.py, NVIDIA's cuda Dockerfiles). A container without `command` runs it, and it execs the args.
+NGC_ENTRYPOINT = "/opt/nvidia/nvidia_entrypoint.sh"
 # Kubernetes' default terminationGracePeriodSeconds, for a pod spec that leaves it out.
 DEFAULT_TERMINATION_GRACE_SECONDS = 30
 TRITON_CONTAINER_NAME = "triton"
@@ -520,6 +523,12 @@ def plan_launch(
     rendered = [*container_spec.get("command", []), *container_spec.get("args", [])]
     program, flags = _split_program([expand_kubernetes_references(item, container_env) for item in rendered])
     changes = [ArgChange(program, str(installation.binary), "the local tritonserver from nvidia-pytriton")]
+    if not container_spec.get("command"):
+        changes.insert(0, ArgChange(
+            f"ENTRYPOINT {NGC_ENTRYPOINT}", None,
+            "the image's entrypoint is not run here: it sets up the CUDA compatibility libraries inside the NGC image "
+            "and then execs the args, which run directly instead",
+        ))
 
     container_ports, named_ports = _listener_ports(flags, container_spec)
     if ports:

@@ -1,6 +1,6 @@
 """A hand-made Triton container spec in the shape the chart renders, until the chart's own render is used.
 
-`command: [tritonserver]` with every flag in args as `--flag=value`, the admin key from a Secret through
+No command (the image's entrypoint runs), `args: [tritonserver, --flag=value, ...]`, the admin key from a Secret through
 `$(TRITON_ADMIN_KEY)`, named ports and the three probes. GPU settings are included on purpose: the launcher
 must drop them on a machine without a GPU and say so.
 """
@@ -17,8 +17,8 @@ RESTRICTED = "model-repository,shared-memory"
 _TRITON_CONTAINER = {
     "name": "triton",
     "image": "nvcr.io/nvidia/tritonserver:24.10-py3",
-    "command": ["tritonserver"],
     "args": [
+        "tritonserver",
         "--model-repository=/models",
         "--http-port=8000",
         "--grpc-port=8001",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.triton_local import (
+    NGC_ENTRYPOINT,
     LauncherError,
     TritonInstallation,
     expand_kubernetes_references,
@@ -111,7 +112,7 @@ class TestContainerEnv:
 class TestPlanLaunch:
     def test_rendered_flags_are_kept_in_order_when_nothing_needs_changing(self):
         launch_plan = plan(gpu_count=1)
-        rendered = [flag for flag in triton_container()["args"] if not flag.startswith(("--http-", "--grpc-", "--metrics-", "--model-repository"))]
+        rendered = [flag for flag in triton_container()["args"][1:] if not flag.startswith(("--http-", "--grpc-", "--metrics-", "--model-repository"))]
         kept = [flag for flag in launch_plan.argv[1:] if flag in rendered]
         assert kept == rendered
 
@@ -127,7 +128,7 @@ class TestPlanLaunch:
 
     def test_model_repository_is_mapped_when_path_mapping_covers_it(self):
         spec = triton_container()
-        spec["args"][0] = "--model-repository=/models/production"
+        spec["args"][1] = "--model-repository=/models/production"
         assert flags_of(plan(spec))["--model-repository"] == [str(MODELS_VIEW / "production")]
 
     def test_plan_fails_naming_the_flag_when_container_path_is_not_mapped(self):
@@ -145,7 +146,7 @@ class TestPlanLaunch:
 
     def test_gpu_settings_are_dropped_and_reported_when_there_is_no_gpu(self):
         launch_plan = plan(gpu_count=0)
-        dropped = sorted(change.original for change in launch_plan.dropped)
+        dropped = sorted(change.original for change in launch_plan.dropped if change.original.startswith("--"))
         assert dropped == [
             "--allow-gpu-metrics=true",
             "--cuda-memory-pool-byte-size=0:67108864",
@@ -155,7 +156,7 @@ class TestPlanLaunch:
 
     def test_gpu_settings_are_kept_when_there_is_a_gpu(self):
         launch_plan = plan(gpu_count=1)
-        assert launch_plan.dropped == []
+        assert [change for change in launch_plan.dropped if change.original.startswith("--")] == []
         assert flags_of(launch_plan)["--allow-gpu-metrics"] == ["true"]
 
     def test_endpoint_is_disabled_when_it_would_listen_on_all_interfaces(self):
@@ -163,11 +164,20 @@ class TestPlanLaunch:
         spec["args"] = [flag.replace("--allow-sagemaker=false", "--allow-sagemaker=true") for flag in spec["args"]]
         assert flags_of(plan(spec))["--allow-sagemaker"] == ["false"]
 
-    def test_program_comes_from_args_when_spec_has_no_command(self):
+    def test_program_comes_from_args_and_the_skipped_entrypoint_is_said_when_spec_has_no_command(self):
         spec = triton_container()
-        spec["args"] = ["/opt/tritonserver/bin/tritonserver", *spec["args"]]
-        del spec["command"]
-        assert plan(spec).argv[0] == str(FAKE_INSTALLATION.binary)
+        spec["args"][0] = "/opt/tritonserver/bin/tritonserver"
+        launch_plan = plan(spec)
+        assert launch_plan.argv[0] == str(FAKE_INSTALLATION.binary)
+        skipped = [str(change) for change in launch_plan.dropped if "ENTRYPOINT" in str(change)]
+        assert skipped == [f"dropped ENTRYPOINT {NGC_ENTRYPOINT}: " + skipped[0].split(": ", 1)[1]]
+        assert "CUDA compatibility" in skipped[0]
+
+    def test_no_entrypoint_change_is_said_when_the_spec_sets_its_own_command(self):
+        # The negative pair: a command replaces the entrypoint in the cluster too, so nothing local differs.
+        spec = triton_container()
+        spec["command"], spec["args"] = [spec["args"][0]], spec["args"][1:]
+        assert not [change for change in plan(spec).changes if "ENTRYPOINT" in str(change)]
 
     def test_plan_fails_when_container_runs_a_shell(self):
         spec = triton_container()

@@ -27,6 +27,7 @@ from tests.harness.triton_local import (
     GPU_ONLY_FLAGS,
     LISTENER_ADDRESS_FLAGS,
     LISTENER_PORT_FLAGS,
+    NGC_ENTRYPOINT,
     TRITON_METRICS_FOR_MONITORING,
     LauncherError,
     LocalModelRepository,
@@ -148,11 +149,15 @@ class TestRenderedContainer:
         case, launched = rendered
         plan = launched.server.plan
         print(f"[{case.name}] dropped: {[str(change) for change in plan.dropped] or 'nothing'}")
-        dropped = [change.original for change in plan.dropped]
+        entrypoint = [str(change) for change in plan.dropped if change.original == f"ENTRYPOINT {NGC_ENTRYPOINT}"]
+        assert "command" not in launched.pod.container and len(entrypoint) == 1, "the skipped image entrypoint must be said"
+        dropped = [change.original for change in plan.dropped if change.original != f"ENTRYPOINT {NGC_ENTRYPOINT}"]
         gpu_only = [flag for flag in dropped if flag.partition("=")[0] in GPU_ONLY_FLAGS or flag.startswith(GPU_ONLY_FLAG_PREFIX)]
         assert dropped == gpu_only, "a rendered flag other than a GPU-only one was dropped"
         unchanged = (*LOCAL_PLUMBING_FLAGS, *CONTAINER_PATH_FLAGS)
-        kept = [arg for arg in launched.pod.container["args"] if arg.partition("=")[0] not in unchanged]
+        program, *flags = launched.pod.container["args"]
+        assert program == "tritonserver"
+        kept = [arg for arg in flags if arg.partition("=")[0] not in unchanged]
         local_argv = set(plan.argv)
         expected = {arg for arg in kept if "$(" not in arg and arg not in gpu_only}
         assert expected <= local_argv, f"rendered flags missing locally: {sorted(expected - local_argv)}"
@@ -356,7 +361,7 @@ class TestWhatCannotRunHere:
             secrets={ADMIN_SECRET_NAME: {"admin-key": ADMIN_KEY}},
         )
         print(describe_changes(plan.dropped))
-        assert [str(change) for change in plan.dropped] == [
+        assert [str(change) for change in plan.dropped if change.original.startswith("--")] == [
             "dropped --allow-gpu-metrics=true: GPU metrics come from DCGM and a GPU, and there is no GPU"
         ]
 

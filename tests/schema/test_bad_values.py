@@ -12,7 +12,7 @@ from tests.harness.errors import error_lines
 
 pytestmark = pytest.mark.render
 
-S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
+S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
 
 BAD_VALUES = {
     # wrong types
@@ -50,7 +50,25 @@ BAD_VALUES = {
     "restricted admin without a secret": ({"server": {"adminApi": {"restricted": True}}}, "server.adminApi.existingSecret"),
     "health behind the header": ({"server": {"adminApi": {"restricted": True, "existingSecret": "k", "categories": ["health"]}}}, "server.adminApi.categories"),
     "gpu products without gpus": ({"server": {"gpu": {"products": ["NVIDIA-L4"]}}}, "server.gpu.products"),
-    "gpus through resources": ({"server": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}, "server.resources"),
+    "gpus through resources": ({"server": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}, "server.resources.limits"),
+    "mig slices through resources": ({"server": {"resources": {"requests": {"nvidia.com/mig-1g.10gb": 1}}}}, "server.resources.requests"),
+    "another vendor's gpus through the engine build": ({"server": {"engineBuild": {"resources": {"limits": {"amd.com/gpu": 1}}}}}, "server.engineBuild.resources.limits"),
+    "null replica count": ({"server": {"replicaCount": None}}, "server.replicaCount"),
+    "object store without a declared size": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "repositorySize": ""}}}}, "server.modelRepository.objectStore.repositorySize"),
+    "download volume smaller than the repository": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"size": "1Gi"}}}}}, "server.modelRepository.objectStore.downloadVolume.size"),
+    "download volume type": ({"server": {"modelRepository": {"objectStore": {"downloadVolume": {"type": "hostPath"}}}}}, "server.modelRepository.objectStore.downloadVolume.type"),
+    "writable volume size": ({"server": {"writableVolumes": {"tmpSizeLimit": "1 GB"}}}, "server.writableVolumes.tmpSizeLimit"),
+    "shm as large as the memory limit": ({"server": {"sharedMemory": {"sizeLimit": "4Gi"}}}, "server.sharedMemory.sizeLimit"),
+    "request above the limit": ({"server": {"resources": {"requests": {"memory": "8Gi"}}}}, "server.resources.requests.memory"),
+    "ephemeral storage below the volumes": ({"server": {"resources": {"requests": {"ephemeral-storage": "1Gi"}}}}, "server.resources.requests.ephemeral-storage"),
+    "two listeners on one port": ({"server": {"service": {"ports": {"grpc": 8000}}}}, "server.service.ports.grpc"),
+    "repository mounted over a chart volume": ({"server": {"modelRepository": {"mountPath": "/dev/shm"}}}, "server.modelRepository.mountPath"),
+    "engine built by another release": ({"server": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "image": {"tag": "24.08-py3"}, "models": [{"name": "m", "onnx": "m.onnx"}]}}}, "server.engineBuild.image.tag"),
+    "env the chart manages": ({"server": {"triton": {"env": [{"name": "TRITON_ADMIN_KEY", "value": "k"}]}}}, "server.triton.env"),
+    "headless switch not a boolean": ({"server": {"service": {"grpcHeadless": {"enabled": "yes"}}}}, "server.service.grpcHeadless.enabled"),
+    "quota on cpu limits nobody states": ({"guardrails": {"resourceQuota": {"enabled": True, "hard": {"limits.cpu": "64"}}}}, "guardrails.resourceQuota.hard.limits.cpu"),
+    "quota below the pods": ({"guardrails": {"resourceQuota": {"enabled": True, "hard": {"pods": "1"}}}}, "guardrails.resourceQuota.hard.pods"),
+    "limit range below the server": ({"guardrails": {"limitRange": {"enabled": True, "max": {"memory": "1Gi"}}}}, "guardrails.limitRange.max.memory"),
     "rollout that cannot progress": ({"server": {"updateStrategy": {"maxSurge": 0, "maxUnavailable": 0}}}, "server.updateStrategy"),
     "pdb evicting everything": ({"server": {"replicaCount": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}}}, "server.podDisruptionBudget.maxUnavailable"),
     "extra arg repeating a managed flag": ({"server": {"triton": {"extraArgs": ["--exit-timeout-secs=5"]}}}, "server.triton.extraArgs"),

@@ -153,5 +153,5 @@ def test_drift_is_detected(tmp_path):
 
 
 def test_root_readme_shows_the_current_tables():
-    completed = subprocess.run([sys.executable, str(REPO_ROOT / "ci" / "docs" / "sync_readme.py"), "--check"], capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-m", "ci.docs.sync_readme", "--check"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert completed.returncode == 0, completed.stderr

@@ -16,7 +16,7 @@ from tests.schema.test_docs_and_schema_agree import documented_names, generate, 
 pytestmark = pytest.mark.render
 
 ARN = "arn:aws:iam::123456789012:role/r"
-S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "workloadIdentity": {"aws": {"roleArn": ARN}}}}
+S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": ARN}}}}
 CONFIGMAP_ITEMS = {"type": "configMap", "configMap": {"name": "models", "items": [{"key": "c", "path": "m/config.pbtxt"}]}}
 
 # Longest matching prefix wins: the values that switch a value's feature on before it is changed.
@@ -26,7 +26,8 @@ CONTEXTS = {
     "modelRepository.objectStore.credentials": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "existingSecret": "keys"}}},
     "modelRepository.type": {"modelRepository": {**S3, "type": "pvc"}},
     "modelRepository.objectStore.existingSecret": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "credentials": "secret", "existingSecret": "keys"}}},
-    "modelRepository.objectStore.workloadIdentity.gcp": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "workloadIdentity": {"gcp": {"serviceAccount": "a@p.iam.gserviceaccount.com"}}}}},
+    "modelRepository.objectStore.workloadIdentity.gcp": {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "repositorySize": "10Gi", "workloadIdentity": {"gcp": {"serviceAccount": "a@p.iam.gserviceaccount.com"}}}}},
+    "modelRepository.objectStore.downloadVolume.storageClassName": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"type": "ephemeral"}}}},
     "modelRepository.configMap": {"modelRepository": CONFIGMAP_ITEMS},
     "modelRepository.configMap.files": {"modelRepository": {"type": "configMap", "configMap": {"files": {"m/config.pbtxt": "name: m"}}}},
     "adminApi": {"adminApi": {"restricted": True, "existingSecret": "admin"}},
@@ -74,6 +75,9 @@ NEW_VALUES = {
     "modelRepository.pvc.claimName": "other",
     "modelRepository.pvc.subPath": "triton",
     "modelRepository.objectStore.uri": "s3://other/m",
+    "modelRepository.objectStore.repositorySize": "20Gi",
+    "modelRepository.objectStore.downloadVolume.size": "30Gi",
+    "modelRepository.objectStore.downloadVolume.storageClassName": "fast-ssd",
     "modelRepository.objectStore.existingSecret": "other",
     "modelRepository.objectStore.workloadIdentity.aws.roleArn": "arn:aws:iam::123456789012:role/other",
     "modelRepository.objectStore.workloadIdentity.gcp.serviceAccount": "r@p.iam.gserviceaccount.com",
@@ -81,8 +85,12 @@ NEW_VALUES = {
     "modelRepository.configMap.items": [{"key": "k", "path": "m/1/model.py"}],
     "modelRepository.configMap.files": {"m/config.pbtxt": "x"},
     "sharedMemory.sizeLimit": "2Gi",
+    "writableVolumes.tmpSizeLimit": "2Gi",
+    "writableVolumes.cacheSizeLimit": "2Gi",
+    "engineBuild.repositorySizeLimit": "40Gi",
     "engineBuild.image.repository": "registry.example.com/tensorrt",
-    "engineBuild.image.tag": "24.11-py3",
+    # Same NGC release as the server's image (a render-time check), another variant of it.
+    "engineBuild.image.tag": "24.10-py3-igpu",
     "engineBuild.image.digest": "sha256:" + "c" * 64,
     "engineBuild.trtexec": "/opt/trtexec",
     "engineBuild.cacheDir": "engines",
@@ -96,6 +104,8 @@ NEW_VALUES = {
     "service.annotations": {"a": "b"},
     "networkPolicy.inferenceFrom": [{"podSelector": {"matchLabels": {"a": "b"}}}],
     "networkPolicy.monitoringNamespace": "observability",
+    "service.ports.http": 9000,
+    "service.ports.grpc": 9001,
     "helmTest.image.repository": "registry.example.com/curl",
     "helmTest.image.tag": "8.12.0",
     "helmTest.image.digest": "sha256:" + "b" * 64,

@@ -62,10 +62,16 @@ wins or loses depending on Triton's parser, so the chart refuses it and names th
 {{/* The environment variable that carries the admin key; the kubelet expands $(NAME) in args. */}}
 {{- define "triton-server.adminApi.envName" -}}TRITON_ADMIN_KEY{{- end -}}
 
-{{/* tritonserver flags, one per list item, built from values. Usage: include "triton-server.args" (dict "ctx" $) */}}
+{{/*
+The Triton container's args: the program, then its flags, one per list item. The program is the first arg,
+not the container's command: a command would replace the NGC image's ENTRYPOINT
+(/opt/nvidia/nvidia_entrypoint.sh), which sets up CUDA forward compatibility and runs the image's checks
+before it execs its arguments. Usage: include "triton-server.args" (dict "ctx" $)
+*/}}
 {{- define "triton-server.args" -}}
 {{- $v := .ctx.Values -}}
 {{- $t := $v.triton -}}
+- tritonserver
 - --model-repository={{ include "triton-server.modelRepository.location" . }}
 - --http-port={{ $v.service.ports.http }}
 - --grpc-port={{ $v.service.ports.grpc }}
@@ -94,6 +100,66 @@ wins or loses depending on Triton's parser, so the chart refuses it and names th
 {{- range $t.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Where Triton copies an object-store repository before loading it. Triton 2.51 makes a folderXXXXXX under the
+directory named by TRITON_AWS_MOUNT_DIRECTORY, TRITON_GCS_MOUNT_DIRECTORY or TRITON_AZURE_MOUNT_DIRECTORY
+(by scheme), /tmp when unset (core r24.10 src/filesystem/implementations/{s3,gcs,as}.h, LocalizePath).
+*/}}
+{{- define "triton-server.download.mountPath" -}}/var/lib/triton/model-download{{- end -}}
+{{- define "triton-server.download.envName" -}}
+{{- get (dict "s3" "TRITON_AWS_MOUNT_DIRECTORY" "gs" "TRITON_GCS_MOUNT_DIRECTORY" "as" "TRITON_AZURE_MOUNT_DIRECTORY") (first (splitList ":" .ctx.Values.modelRepository.objectStore.uri)) -}}
+{{- end -}}
+
+{{/* The download volume's size: downloadVolume.size, or the declared repository size. */}}
+{{- define "triton-server.download.size" -}}
+{{- $store := .ctx.Values.modelRepository.objectStore -}}
+{{- $store.downloadVolume.size | default $store.repositorySize -}}
+{{- end -}}
+
+{{/*
+The writable volumes on node disk, as JSON {name: sizeLimit}: what the pod writes to the node's disk and must
+therefore request as ephemeral-storage. /dev/shm is memory-backed and counts against memory instead.
+*/}}
+{{- define "triton-server.diskVolumes" -}}
+{{- $v := .ctx.Values -}}
+{{- $volumes := dict "tmp" $v.writableVolumes.tmpSizeLimit "cache" $v.writableVolumes.cacheSizeLimit -}}
+{{- if and (eq $v.modelRepository.type "objectStore") (eq $v.modelRepository.objectStore.downloadVolume.type "emptyDir") -}}
+{{- $_ := set $volumes "model-download" (include "triton-server.download.size" .) -}}
+{{- end -}}
+{{- if $v.engineBuild.enabled -}}
+{{- $_ := set $volumes "repository" $v.engineBuild.repositorySizeLimit -}}
+{{- end -}}
+{{- toJson $volumes -}}
+{{- end -}}
+
+{{/* Bytes the pod's disk-backed writable volumes may hold together (a float). */}}
+{{- define "triton-server.diskVolumes.bytes" -}}
+{{- $total := 0.0 -}}
+{{- range $_, $size := include "triton-server.diskVolumes" . | fromJson -}}
+{{- $total = addf $total (include "triton-common.quantity.value" $size | float64) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/*
+The Triton container's resources: resources from values, the GPUs from gpu.count, and an ephemeral-storage
+request covering the writable volumes unless resources sets one (the render-time checks make sure it covers them).
+*/}}
+{{- define "triton-server.resources" -}}
+{{- $v := .ctx.Values -}}
+{{- $resources := deepCopy ($v.resources | default dict) -}}
+{{- $requests := $resources.requests | default dict -}}
+{{- if not (hasKey $requests "ephemeral-storage") -}}
+{{- $_ := set $requests "ephemeral-storage" (include "triton-common.quantity.binary" (include "triton-server.diskVolumes.bytes" .)) -}}
+{{- end -}}
+{{- $_ := set $resources "requests" $requests -}}
+{{- if gt (int $v.gpu.count) 0 -}}
+{{- $_ := set $resources "limits" (merge (dict "nvidia.com/gpu" (int $v.gpu.count)) ($resources.limits | default dict)) -}}
+{{- $_ := set $resources "requests" (merge (dict "nvidia.com/gpu" (int $v.gpu.count)) $resources.requests) -}}
+{{- end -}}
+{{- toYaml $resources -}}
 {{- end -}}
 
 {{/* Annotations for workload identity on the ServiceAccount, from modelRepository.objectStore. */}}

@@ -148,9 +148,35 @@ class TestGpus:
     def test_gpu_products_without_gpus_fail(self):
         assert "gpu.products: pins pods to GPU nodes while gpu.count is 0" in error_of({"gpu": {"products": ["NVIDIA-L4"]}})
 
-    def test_gpus_set_through_resources_fail(self):
-        message = error_of({"resources": {"limits": {"nvidia.com/gpu": 1}}})
-        assert "resources: sets nvidia.com/gpu. Set gpu.count instead" in message
+    @pytest.mark.parametrize("resource", ["nvidia.com/gpu", "nvidia.com/mig-1g.10gb", "nvidia.com/mig-1g.10gb.me", "amd.com/gpu", "gpu.intel.com/i915"])
+    @pytest.mark.parametrize("section", ["resources", "engineBuild.resources"])
+    def test_gpu_resources_outside_gpu_count_fail(self, resource, section):
+        values = {"resources": {"requests": {resource: 1}}} if section == "resources" else {"engineBuild": {"resources": {"limits": {resource: 1}}}}
+        kind = "requests" if section == "resources" else "limits"
+        assert f"{section}.{kind}: sets {resource}, a GPU resource. Set gpu.count instead" in error_of(values)
+
+    def test_other_extended_resources_are_left_alone(self):
+        # The negative pair: a non-GPU extended resource (here a hugepage size) is the user's to set.
+        resources = triton_container(render_server({"resources": {"limits": {"hugepages-2Mi": "1Gi", "memory": "4Gi"}}}))["resources"]
+        assert resources["limits"]["hugepages-2Mi"] == "1Gi"
+
+
+class TestEntrypoint:
+    def test_triton_keeps_the_image_entrypoint_and_runs_tritonserver_from_args(self):
+        container = triton_container(render_server())
+        assert "command" not in container
+        assert container["args"][0] == "tritonserver"
+        assert all(arg.startswith("--") for arg in container["args"][1:])
+
+
+class TestReplicas:
+    def test_null_replica_count_fails_pointing_to_the_autoscaler(self):
+        message = error_of({"replicaCount": None})
+        assert "replicaCount: is null or missing" in message and "autoscaling" in message
+
+    def test_zero_replicas_are_allowed(self):
+        # The negative pair: 0 is a number (a parked release), not a null.
+        assert deployment(render_server({"replicaCount": 0}))["spec"]["replicas"] == 0
 
 
 class TestSecurity:
@@ -168,6 +194,37 @@ class TestSecurity:
     def test_writable_paths_are_emptydirs_when_the_root_filesystem_is_read_only(self):
         mounts = {m["mountPath"] for m in triton_container(render_server())["volumeMounts"]}
         assert {"/tmp", "/dev/shm", "/home/triton-server/.cache"} <= mounts
+
+
+class TestWritableVolumes:
+    ENGINE_BUILD = {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}}
+    S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "30Gi",
+                                                 "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
+
+    @pytest.mark.parametrize("values", [{}, ENGINE_BUILD, {"modelRepository": S3}], ids=["default", "engine build", "object store"])
+    def test_every_emptydir_is_bounded(self, values):
+        unbounded = [v["name"] for v in pod_spec(render_server(values))["volumes"] if "emptyDir" in v and "sizeLimit" not in v["emptyDir"]]
+        assert unbounded == []
+
+    def test_sizes_come_from_values_and_the_pod_requests_their_total_as_ephemeral_storage(self):
+        objects = render_server({"writableVolumes": {"tmpSizeLimit": "3Gi", "cacheSizeLimit": "512Mi"}})
+        volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
+        assert (volumes["tmp"]["emptyDir"], volumes["cache"]["emptyDir"]) == ({"sizeLimit": "3Gi"}, {"sizeLimit": "512Mi"})
+        assert triton_container(objects)["resources"]["requests"]["ephemeral-storage"] == "3584Mi"
+
+    def test_engine_build_repository_is_counted(self):
+        objects = render_server(self.ENGINE_BUILD)
+        assert {v["name"]: v for v in pod_spec(objects)["volumes"]}["repository"]["emptyDir"] == {"sizeLimit": "20Gi"}
+        assert triton_container(objects)["resources"]["requests"]["ephemeral-storage"] == "22Gi"
+
+    def test_a_declared_ephemeral_storage_request_is_kept(self):
+        # The user may ask for more than the volumes hold (logs, the writable layer); the chart keeps it.
+        objects = render_server({"resources": {"requests": {"ephemeral-storage": "5Gi"}}})
+        assert triton_container(objects)["resources"]["requests"]["ephemeral-storage"] == "5Gi"
+
+    def test_memory_backed_shm_is_not_counted_as_disk(self):
+        objects = render_server({"sharedMemory": {"sizeLimit": "3Gi"}})
+        assert triton_container(objects)["resources"]["requests"]["ephemeral-storage"] == "2Gi"
 
     def test_service_account_token_is_not_mounted(self):
         assert pod_spec(render_server())["automountServiceAccountToken"] is False

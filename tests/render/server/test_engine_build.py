@@ -42,7 +42,7 @@ class TestRendered:
         assert mounts["/repository"]["readOnly"] is True and mounts["/models"]["readOnly"] is True
         volumes = {v["name"]: v for v in pod_spec(objects)["volumes"]}
         assert volumes["model-repository"]["persistentVolumeClaim"]["readOnly"] is False
-        assert volumes["repository"] == {"name": "repository", "emptyDir": {}}
+        assert volumes["repository"] == {"name": "repository", "emptyDir": {"sizeLimit": "20Gi"}}
 
     def test_init_container_builds_on_the_pods_gpu_and_is_restricted(self):
         objects = render_server(ENGINE_BUILD)
@@ -93,7 +93,7 @@ def run_build_script(tmp_path, bin_dir) -> tuple[subprocess.CompletedProcess, os
     shutil.rmtree(repository, ignore_errors=True)
     repository.mkdir()
     objects = render_server({**ENGINE_BUILD, "modelRepository": {"mountPath": str(source)}, "engineBuild": {**ENGINE_BUILD["engineBuild"], "trtexec": "/usr/local/bin/trtexec"}})
-    script = init_container(objects)["args"][0].replace("/repository", str(repository)).replace("/usr/local/bin/trtexec", str(bin_dir / "trtexec"))
+    script = init_container(objects)["args"][-1].replace("/repository", str(repository)).replace("/usr/local/bin/trtexec", str(bin_dir / "trtexec"))
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
     completed = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
     return completed, source, repository

@@ -22,7 +22,7 @@ def test_pod_checks_readiness_then_infers_when_a_model_is_named():
         "INPUT_DATATYPE": "FP32",
         "INPUT_SHAPE": "1,4",
     }
-    script = pod["spec"]["containers"][0]["args"][0]
+    script = pod["spec"]["containers"][0]["args"][-1]
     assert "/v2/health/ready" in script and '/v2/models/$MODEL/infer' in script
 
 
@@ -35,7 +35,7 @@ def test_pod_script_builds_a_zero_request_of_the_declared_shape(tmp_path):
 
     pod = find(render_server({"helmTest": {"model": "identity", "input": INPUT}}), "Pod")
     container = pod["spec"]["containers"][0]
-    script = container["args"][0].replace("/tmp/request.json", str(tmp_path / "request.json"))
+    script = container["args"][-1].replace("/tmp/request.json", str(tmp_path / "request.json"))
     fake_curl = tmp_path / "curl"
     fake_curl.write_text("#!/bin/sh\nexit 0\n")
     fake_curl.chmod(0o755)

@@ -28,20 +28,58 @@ class TestPvc:
         assert "modelRepository.pvc.claimName: is required when modelRepository.type is pvc" in error_of({"modelRepository": {"pvc": {"claimName": ""}}})
 
 
+def object_store(uri: str, **store) -> dict:
+    return {"modelRepository": {"type": "objectStore", "objectStore": {"uri": uri, "repositorySize": "10Gi", **store}}}
+
+
 class TestObjectStore:
-    def test_triton_reads_the_uri_directly_and_nothing_is_mounted(self):
-        values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://bucket/repo", "credentials": "none"}}}
-        objects = render_server(values)
+    def test_triton_reads_the_uri_directly_and_the_repository_is_not_mounted(self):
+        objects = render_server(object_store("gs://bucket/repo", credentials="none"))
         assert args_of(objects)["--model-repository"] == "gs://bucket/repo"
         assert "model-repository" not in volumes(objects)
 
     def test_credentials_from_an_existing_secret(self):
-        values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "s3://b/r", "credentials": "secret", "existingSecret": "s3-keys"}}}
+        values = object_store("s3://b/r", credentials="secret", existingSecret="s3-keys")
         assert triton_container(render_server(values))["envFrom"] == [{"secretRef": {"name": "s3-keys"}}]
 
     def test_secret_credentials_without_a_secret_fail(self):
-        values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "s3://b/r", "credentials": "secret"}}}
+        values = object_store("s3://b/r", credentials="secret")
         assert "modelRepository.objectStore.existingSecret: is required" in error_of(values)
+
+    # Triton 2.51 copies an object-store repository under the directory these variables name, /tmp when unset
+    # (core r24.10 src/filesystem/implementations/{s3,gcs,as}.h, LocalizePath).
+    @pytest.mark.parametrize("uri, variable", [("s3://b/r", "TRITON_AWS_MOUNT_DIRECTORY"), ("gs://b/r", "TRITON_GCS_MOUNT_DIRECTORY"),
+                                               ("as://acct/c/r", "TRITON_AZURE_MOUNT_DIRECTORY")])
+    def test_triton_downloads_into_its_own_sized_volume_not_tmp(self, uri, variable):
+        objects = render_server(object_store(uri, credentials="secret" if uri.startswith("as") else "none", existingSecret="keys"))
+        container = triton_container(objects)
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env[variable] == "/var/lib/triton/model-download"
+        assert not {"TRITON_AWS_MOUNT_DIRECTORY", "TRITON_GCS_MOUNT_DIRECTORY", "TRITON_AZURE_MOUNT_DIRECTORY"} - {variable} & set(env)
+        assert mounts(objects)["/var/lib/triton/model-download"]["name"] == "model-download"
+        assert volumes(objects)["model-download"]["emptyDir"] == {"sizeLimit": "10Gi"}
+        # /tmp (1Gi) + ~/.cache (1Gi) + the download (10Gi)
+        assert container["resources"]["requests"]["ephemeral-storage"] == "12Gi"
+
+    def test_large_repositories_download_to_a_claimed_volume_outside_the_node_disk(self):
+        objects = render_server(object_store("s3://b/r", credentials="none", repositorySize="200Gi",
+                                             downloadVolume={"type": "ephemeral", "size": "250Gi", "storageClassName": "fast-ssd"}))
+        claim = volumes(objects)["model-download"]["ephemeral"]["volumeClaimTemplate"]["spec"]
+        assert claim == {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd", "resources": {"requests": {"storage": "250Gi"}}}
+        assert triton_container(objects)["resources"]["requests"]["ephemeral-storage"] == "2Gi"
+
+    def test_no_download_volume_without_an_object_store(self):
+        objects = render_server()
+        assert "model-download" not in volumes(objects)
+        assert "env" not in triton_container(objects)
+
+    def test_repository_size_is_required(self):
+        values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "s3://b/r", "credentials": "none"}}}
+        assert "modelRepository.objectStore.repositorySize: is required for an objectStore repository" in error_of(values)
+
+    def test_env_the_chart_sets_may_not_be_repeated(self):
+        values = {**object_store("s3://b/r", credentials="none"), "triton": {"env": [{"name": "TRITON_AWS_MOUNT_DIRECTORY", "value": "/tmp"}]}}
+        assert "triton.env: sets TRITON_AWS_MOUNT_DIRECTORY, which the chart sets from modelRepository.objectStore" in error_of(values)
 
     def test_unsupported_scheme_is_rejected(self):
         values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "http://b/r"}}}

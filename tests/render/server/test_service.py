@@ -30,3 +30,22 @@ def test_services_select_every_track():
 
 def test_unknown_service_type_is_rejected():
     assert rejected_paths({"service": {"type": "ExternalName"}}) == {"service.type"}
+
+
+class TestGrpcHeadless:
+    def test_headless_service_serves_only_grpc_from_ready_pods_when_enabled(self):
+        objects = render_server({"service": {"grpcHeadless": {"enabled": True}}})
+        headless = find(objects, "Service", "-grpc-headless")
+        inference = find(objects, "Service", "triton-server")
+        assert headless["metadata"]["name"] == "triton-triton-server-grpc-headless"
+        assert headless["spec"]["clusterIP"] == "None"
+        assert headless["spec"]["publishNotReadyAddresses"] is False
+        assert [(p["name"], p["port"], p["targetPort"], p["appProtocol"]) for p in headless["spec"]["ports"]] == [("grpc", 8001, "grpc", "kubernetes.io/h2c")]
+        assert headless["spec"]["selector"] == inference["spec"]["selector"]
+
+    def test_no_headless_service_by_default(self):
+        assert not [o for o in render_server() if o["metadata"]["name"].endswith("-grpc-headless")]
+
+    def test_name_stays_within_63_characters(self):
+        headless = find(render_server({"fullnameOverride": "x" * 63, "service": {"grpcHeadless": {"enabled": True}}}), "Service", "-grpc-headless")
+        assert headless["metadata"]["name"] == "x" * 49 + "-grpc-headless"

@@ -7,7 +7,7 @@ from tests.render.server.conftest import error_of, pod_spec, render_server
 
 pytestmark = pytest.mark.render
 
-S3 = {"type": "objectStore", "objectStore": {"uri": "s3://bucket/models"}}
+S3 = {"type": "objectStore", "objectStore": {"uri": "s3://bucket/models", "repositorySize": "1Gi"}}
 
 
 def test_no_token_and_no_annotations_by_default():
@@ -25,7 +25,7 @@ def test_no_token_and_no_annotations_by_default():
     ids=["irsa", "gke"],
 )
 def test_workload_identity_annotates_the_service_account(uri, identity, annotation):
-    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": uri, "workloadIdentity": identity}}}
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": uri, "repositorySize": "1Gi", "workloadIdentity": identity}}}
     objects = render_server(values)
     key, value = annotation
     assert find(objects, "ServiceAccount")["metadata"]["annotations"][key] == value
@@ -37,7 +37,7 @@ def test_azure_repository_needs_keys_from_a_secret():
     # Triton 2.51 reads as:// only with AZURE_STORAGE_ACCOUNT/KEY; workload identity would crash-loop the pod.
     message = error_of({"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m"}}})
     assert "modelRepository.objectStore.credentials: workloadIdentity does not reach as:// repositories" in message
-    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "credentials": "secret", "existingSecret": "azure-keys"}}}
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "as://a/c/m", "repositorySize": "1Gi", "credentials": "secret", "existingSecret": "azure-keys"}}}
     assert find(render_server(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [{"secretRef": {"name": "azure-keys"}}]
 
 
@@ -47,7 +47,7 @@ def test_workload_identity_without_an_identity_fails():
 
 
 def test_workload_identity_for_another_cloud_fails():
-    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}}
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "gs://b/m", "repositorySize": "1Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}}
     assert "workloadIdentity.gcp.serviceAccount: is required for a gs:// repository" in error_of(values)
 
 

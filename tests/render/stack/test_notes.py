@@ -23,3 +23,12 @@ def test_notes_explain_the_admin_header_only_when_restricted():
     dev = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
     assert "triton-grpc-protocol-triton-admin-key" in prod
     assert "Admin APIs" not in dev
+
+
+def test_notes_give_the_headless_grpc_target_only_when_it_exists(tmp_path):
+    values = tmp_path / "headless.yaml"
+    values.write_text("server:\n  service:\n    grpcHeadless:\n      enabled: true\n")
+    notes = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml", values], kube_version=KUBE_HIGHEST)
+    headless = find(helm.render("triton-stack", [helm.VALUES_DIR / "dev.yaml", values], kube_version=KUBE_HIGHEST), "Service", "-grpc-headless")
+    assert f"dns:///{headless['metadata']['name']}.{helm.DEFAULT_NAMESPACE}.svc.cluster.local:8001" in notes
+    assert "round_robin" not in helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
