@@ -50,13 +50,28 @@ def describe(objects: list[dict]) -> list[str]:
     args = dict(arg.partition("=")[::2] for arg in triton["args"][1:])
     phrases = []
 
-    autoscalers = [o for o in objects if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")]
     count = deployment["spec"].get("replicas")
-    replicas = "replicas from the autoscaler" if count is None else f"{count} replica{'' if count == 1 else 's'}"
-    gpus = triton["resources"].get("limits", {}).get("nvidia.com/gpu")
-    phrases.append(f"{replicas}, {f'{gpus} GPU each' if gpus else 'CPU only'}")
-    if autoscalers:
-        phrases.append(", ".join(sorted({o["kind"] for o in autoscalers})))
+    for autoscaler in (o for o in objects if o["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")):
+        scaling = autoscaler["spec"]
+        if autoscaler["kind"] == "ScaledObject":
+            kinds_of_trigger = [t.get("name", t["type"]) for t in scaling["triggers"]]
+            extras = [word for word, present in (("a forecast", "predicted-request-rate" in kinds_of_trigger),
+                                                 ("scheduled floors", any(t["type"] == "cron" for t in scaling["triggers"]))) if present]
+            replicas = f"KEDA {scaling['minReplicaCount']}-{scaling['maxReplicaCount']} replicas on {kinds_of_trigger[0]}" + "".join(f" + {e}" for e in extras)
+        else:
+            replicas = f"HPA {scaling['minReplicas']}-{scaling['maxReplicas']} replicas on " + " + ".join(
+                m.get("pods", m.get("external", {})).get("metric", {}).get("name", m.get("resource", {}).get("name", "?")).split("_triton")[0] for m in scaling["metrics"])
+    if count is not None:
+        replicas = f"{count} replica{'' if count == 1 else 's'}"
+    limits = triton["resources"].get("limits", {})
+    slices = [name.removeprefix("nvidia.com/mig-") for name in limits if name.startswith("nvidia.com/mig-")]
+    if slices:
+        gpus = f"one MIG {slices[0]} slice each"
+    elif limits.get("nvidia.com/gpu"):
+        gpus = f"{limits['nvidia.com/gpu']} GPU each"
+    else:
+        gpus = "CPU only"
+    phrases.append(f"{replicas}, {gpus}")
     affinity = spec.get("affinity", {})
     for term in affinity.get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", []):
         for expression in term["matchExpressions"]:

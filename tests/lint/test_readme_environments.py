@@ -17,7 +17,8 @@ def deployment_spec(objects):
 def test_prod_is_described_as_it_renders(default_renders):
     phrases = sync_readme.describe(default_renders["prod"])
     assert "soft anti-affinity" in phrases and "hard anti-affinity" not in phrases
-    assert "3 replicas, 1 GPU each" in phrases and "PDB" in phrases
+    assert "KEDA 3-16 replicas on triton-queue-time-per-request-us + a forecast + scheduled floors, one MIG 3g.40gb slice each" in phrases
+    assert "PDB" in phrases
 
 
 def test_description_follows_the_render_when_it_changes(default_renders):

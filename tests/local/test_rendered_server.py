@@ -350,8 +350,9 @@ class TestWhatCannotRunHere:
         with pytest.raises(LauncherError, match=r"--model-repository=s3://\S+ is an object store .*\(values/local.yaml\)"):
             pod.mount_model_repository(local_models, tmp_path / "view")
 
-    def test_gpu_settings_are_dropped_with_a_reason_when_prod_is_planned_without_a_gpu(self, tmp_path):
-        pod = find_triton_pod(helm.render("triton-stack", [helm.VALUES_DIR / "prod.yaml"], kube_version=KUBE_HIGHEST))
+    def test_gpu_settings_are_dropped_with_a_reason_when_staging_is_planned_without_a_gpu(self, tmp_path):
+        # staging runs on whole GPUs (prod's MIG slices keep GPU metrics off already)
+        pod = find_triton_pod(helm.render("triton-stack", [helm.VALUES_DIR / "staging.yaml"], kube_version=KUBE_HIGHEST))
         repository = next(arg.partition("=")[2] for arg in pod.container["args"] if arg.startswith("--model-repository="))
         plan = plan_launch(
             pod.container,

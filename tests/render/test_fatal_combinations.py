@@ -45,6 +45,11 @@ PAIRS = {
         lambda x: {"server": {"sharedMemory": {"sizeLimit": x}, "resources": {"limits": {"memory": "4Gi"}}}},
         safe=("4095Mi",), fatal=("4Gi", "4097Mi"),
     ),
+    "shared memory as a byte count (a YAML float) against the memory limit": Pair(
+        "server.sharedMemory.sizeLimit", "server.resources.limits.memory",
+        lambda x: {"server": {"sharedMemory": {"sizeLimit": x}, "resources": {"limits": {"memory": "4Gi"}}}},
+        safe=(4294967295, "4.2e09"), fatal=(4294967296, "4295e6"),
+    ),
     "download volume against the repository size": Pair(
         "server.modelRepository.objectStore.downloadVolume.size", "server.modelRepository.objectStore.repositorySize",
         lambda x: {"server": {"modelRepository": object_store(repositorySize="10Gi", downloadVolume={"size": x})}},
@@ -58,7 +63,7 @@ PAIRS = {
     "ephemeral-storage limit against the download volume": Pair(
         "server.resources.limits.ephemeral-storage", "server.modelRepository.objectStore.downloadVolume.size",
         lambda x: {"server": {"modelRepository": object_store(repositorySize="8Gi"), "resources": {"limits": {"ephemeral-storage": x}}}},
-        safe=("10Gi",), fatal=("10239Mi",),
+        safe=("10241Mi",), fatal=("10Gi", "10239Mi"),  # logs count against the limit too: equal is not enough
     ),
     "memory request above its limit": Pair(
         "server.resources.requests.memory", "server.resources.limits.memory",
@@ -106,15 +111,26 @@ PAIRS = {
         lambda x: {"server": {"replicaCount": 3}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.memory": x}}}},
         safe=("8Gi", "8193Mi"), fatal=("8191Mi",),
     ),
-    "quota on pods against replicas and the helm test pod": Pair(
+    "quota on pods against replicas and the surge or helm test pod": Pair(
         "guardrails.resourceQuota.hard.pods", "server.replicaCount",
         lambda x: {"server": {"replicaCount": 3}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"pods": x}}}},
-        safe=("5", "6"), fatal=("4",),
+        safe=("4", "5"), fatal=("3",),
     ),
     "quota on cpu limits the server does not state": Pair(
         "guardrails.resourceQuota.hard.limits.cpu", "server.resources.limits.cpu",
         lambda x: {"server": {"resources": {"limits": x}}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"limits.cpu": "100"}}}},
         safe=({"memory": "4Gi", "cpu": "2"},), fatal=({"memory": "4Gi"},),
+    ),
+    "quota on cpu limits against what the LimitRange fills in": Pair(
+        "guardrails.resourceQuota.hard.limits.cpu", "server.replicaCount",
+        lambda x: {"guardrails": {"limitRange": {"enabled": True, "max": {"cpu": "8"}}, "resourceQuota": {"enabled": True, "hard": {"limits.cpu": x}}}},
+        safe=("16",), fatal=("15",),  # 1 replica + 1 surge pod, each given the max (8) as its default limit
+    ),
+    "download claims against the storage quota": Pair(
+        "guardrails.resourceQuota.hard.requests.storage", "server.replicaCount",
+        lambda x: {"server": {"modelRepository": object_store(repositorySize="10Gi", downloadVolume={"type": "ephemeral"})},
+                   "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.storage": x}}}},
+        safe=("40Gi",), fatal=("40959Mi",),  # 2 pods x twice the repository size
     ),
     "LimitRange max below the server's limit": Pair(
         "guardrails.limitRange.max.memory", "server.resources.limits.memory",

@@ -12,6 +12,8 @@ from tests.harness.errors import error_lines
 
 pytestmark = pytest.mark.render
 
+WINDOW = {"name": "peak", "days": ["mon", "tue"], "start": "08:00", "end": "18:00", "minReplicas": 3}
+MIG = {"strategy": "mixed", "gpuModel": "H100-80GB", "profile": "1g.10gb"}
 S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
 
 BAD_VALUES = {
@@ -64,10 +66,38 @@ BAD_VALUES = {
     "two listeners on one port": ({"server": {"service": {"ports": {"grpc": 8000}}}}, "server.service.ports.grpc"),
     "repository mounted over a chart volume": ({"server": {"modelRepository": {"mountPath": "/dev/shm"}}}, "server.modelRepository.mountPath"),
     "engine built by another release": ({"server": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "image": {"tag": "24.08-py3"}, "models": [{"name": "m", "onnx": "m.onnx"}]}}}, "server.engineBuild.image.tag"),
-    "env the chart manages": ({"server": {"triton": {"env": [{"name": "TRITON_ADMIN_KEY", "value": "k"}]}}}, "server.triton.env"),
+    "env the chart manages": ({"server": {"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"env": [{"name": "TRITON_ADMIN_KEY", "value": "k"}]}}}, "server.triton.env"),
     "headless switch not a boolean": ({"server": {"service": {"grpcHeadless": {"enabled": "yes"}}}}, "server.service.grpcHeadless.enabled"),
     "quota on cpu limits nobody states": ({"guardrails": {"resourceQuota": {"enabled": True, "hard": {"limits.cpu": "64"}}}}, "guardrails.resourceQuota.hard.limits.cpu"),
     "quota below the pods": ({"guardrails": {"resourceQuota": {"enabled": True, "hard": {"pods": "1"}}}}, "guardrails.resourceQuota.hard.pods"),
+    "zero-sized scratch volume": ({"server": {"writableVolumes": {"tmpSizeLimit": 0}}}, "server.writableVolumes.tmpSizeLimit"),
+    "repository mounted over a chart mount's parent": ({"server": {"modelRepository": {"mountPath": "/home/triton-server"}}}, "server.modelRepository.mountPath"),
+    "storage class on a node-disk download volume": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"storageClassName": "gp3"}}}}}, "server.modelRepository.objectStore.downloadVolume.storageClassName"),
+    "quota on a gpu without requests.": ({"guardrails": {"resourceQuota": {"enabled": True, "hard": {"nvidia.com/gpu": "4"}}}}, "guardrails.resourceQuota.hard.nvidia.com/gpu"),
+    "limit range default above its max": ({"guardrails": {"limitRange": {"enabled": True, "default": {"memory": "300Gi"}}}}, "guardrails.limitRange.default.memory"),
+    "gpu in a limit range": ({"guardrails": {"limitRange": {"enabled": True, "max": {"nvidia.com/gpu": "1"}}}}, "guardrails.limitRange.max.nvidia.com/gpu"),
+    "download claims beyond the quota": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"type": "ephemeral"}}}}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"persistentvolumeclaims": "1"}}}}, "guardrails.resourceQuota.hard.persistentvolumeclaims"),
+    # autoscaling and MIG
+    "two autoscalers at once": ({"server": {"autoscaling": {"mode": "hpa+keda"}}}, "server.autoscaling.mode"),
+    "autoscaler minimum above maximum": ({"server": {"autoscaling": {"mode": "keda", "minReplicas": 7, "maxReplicas": 3}}}, "server.autoscaling.minReplicas"),
+    "zero scaling target": ({"server": {"autoscaling": {"mode": "keda", "target": 0}}}, "server.autoscaling.target"),
+    "negative scaling target": ({"server": {"autoscaling": {"mode": "hpa", "target": -5}}}, "server.autoscaling.target"),
+    "scale to zero without opting in": ({"server": {"autoscaling": {"mode": "keda", "minReplicas": 0}}}, "server.autoscaling.minReplicas"),
+    "malformed window time": ({"server": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [{**WINDOW, "start": "8am"}]}}}}, "server.autoscaling.scheduled.windows.0.start"),
+    "window ending before it starts": ({"server": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [{**WINDOW, "start": "20:00", "end": "07:00"}]}}}}, "server.autoscaling.scheduled.windows.0.end"),
+    "overlapping windows": ({"server": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [WINDOW, {**WINDOW, "name": "again", "start": "09:00"}]}}}}, "server.autoscaling.scheduled.windows.1"),
+    "unknown day": ({"server": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [{**WINDOW, "days": ["monday"]}]}}}}, "server.autoscaling.scheduled.windows.0.days.0"),
+    "time zone that is not IANA": ({"server": {"autoscaling": {"scheduled": {"timezone": "Paris"}}}}, "server.autoscaling.scheduled.timezone"),
+    "schedule in hpa mode": ({"server": {"autoscaling": {"mode": "hpa", "scheduled": {"windows": [WINDOW]}}}}, "server.autoscaling.scheduled.windows"),
+    "forecast horizon of 0": ({"server": {"autoscaling": {"predictive": {"horizonSeconds": 0}}}}, "server.autoscaling.predictive.horizonSeconds"),
+    "forecast without replica capacity": ({"server": {"autoscaling": {"mode": "keda", "predictive": {"enabled": True}}}}, "server.autoscaling.predictive.replicaCapacity"),
+    "rate window that is not a duration": ({"server": {"autoscaling": {"window": "1 minute"}}}, "server.autoscaling.window"),
+    "prometheus address without scheme": ({"server": {"autoscaling": {"prometheus": {"serverAddress": "prometheus:9090"}}}}, "server.autoscaling.prometheus.serverAddress"),
+    "mig profile the gpu lacks": ({"server": {"gpu": {"count": 1, "mig": {**MIG, "profile": "1g.5gb"}}}}, "server.gpu.mig.profile"),
+    "mig with several gpus": ({"server": {"gpu": {"count": 2, "mig": MIG}}}, "server.gpu.count"),
+    "unknown mig strategy": ({"server": {"gpu": {"mig": {"strategy": "all"}}}}, "server.gpu.mig.strategy"),
+    "gpu utilisation under mig": ({"server": {"gpu": {"count": 1, "mig": MIG}, "autoscaling": {"mode": "keda", "signal": "gpuUtilization", "target": 0.5}}}, "server.autoscaling.signal"),
+    "more pods than mig slices": ({"server": {"gpu": {"count": 1, "mig": {**MIG, "profile": "7g.80gb", "capacity": {"nodes": 1, "gpusPerNode": 2}}}, "autoscaling": {"mode": "keda", "maxReplicas": 4}}}, "server.autoscaling.maxReplicas"),
     "limit range below the server": ({"guardrails": {"limitRange": {"enabled": True, "max": {"memory": "1Gi"}}}}, "guardrails.limitRange.max.memory"),
     "rollout that cannot progress": ({"server": {"updateStrategy": {"maxSurge": 0, "maxUnavailable": 0}}}, "server.updateStrategy"),
     "pdb evicting everything": ({"server": {"replicaCount": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}}}, "server.podDisruptionBudget.maxUnavailable"),

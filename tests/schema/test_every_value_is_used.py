@@ -19,6 +19,9 @@ ARN = "arn:aws:iam::123456789012:role/r"
 S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": ARN}}}}
 CONFIGMAP_ITEMS = {"type": "configMap", "configMap": {"name": "models", "items": [{"key": "c", "path": "m/config.pbtxt"}]}}
 
+MIG = {"strategy": "mixed", "gpuModel": "H100-80GB", "profile": "1g.10gb"}
+WINDOW = {"name": "peak", "days": ["mon"], "start": "08:00", "end": "18:00", "minReplicas": 3}
+
 # Longest matching prefix wins: the values that switch a value's feature on before it is changed.
 CONTEXTS = {
     "modelRepository.pvc": {},
@@ -43,6 +46,15 @@ CONTEXTS = {
     "service.type": {"networkPolicy": {"inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}},
     "engineBuild": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}},
     "engineBuild.enabled": {"gpu": {"count": 1}, "engineBuild": {"models": [{"name": "m", "onnx": "m.onnx"}]}},
+    "gpu.mig": {"gpu": {"count": 1, "mig": MIG}},
+    # The model sets how many slices of the profile the MIG manager layout holds (7 on an H100, 4 on an A100-40GB).
+    "gpu.mig.gpuModel": {"gpu": {"count": 1, "mig": {**MIG, "managerConfig": {"create": True}}}},
+    "gpu.mig.capacity": {"gpu": {"count": 1, "mig": {**MIG, "capacity": {"nodes": 2, "gpusPerNode": 2, "slicesPerGpu": 2}}}, "replicaCount": 6},
+    "autoscaling": {"autoscaling": {"mode": "keda"}},
+    "autoscaling.hpa": {"autoscaling": {"mode": "hpa"}},
+    "autoscaling.prometheus.authentication": {"autoscaling": {"mode": "keda", "prometheus": {"authentication": {"mode": "bearer", "existingSecret": "prom"}}}},
+    "autoscaling.scheduled": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [WINDOW]}}},
+    "autoscaling.predictive": {"autoscaling": {"mode": "keda", "predictive": {"enabled": True, "replicaCapacity": 100}}},
 }
 
 # Values whose type alone does not say what a valid different value is.
@@ -85,6 +97,20 @@ NEW_VALUES = {
     "modelRepository.configMap.items": [{"key": "k", "path": "m/1/model.py"}],
     "modelRepository.configMap.files": {"m/config.pbtxt": "x"},
     "sharedMemory.sizeLimit": "2Gi",
+    "gpu.mig.gpuModel": "A100-40GB",
+    "gpu.mig.profile": "2g.20gb",
+    "autoscaling.target": 5000,
+    "autoscaling.model": "image_classifier",
+    "autoscaling.window": "2m",
+    "autoscaling.behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}]}, "scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 30}]}},
+    "autoscaling.prometheus.serverAddress": "http://prometheus.observability.svc:9090",
+    "autoscaling.prometheus.authentication.existingSecret": "other",
+    "autoscaling.keda.activationTarget": 5,
+    "autoscaling.scheduled.timezone": "Europe/Paris",
+    "autoscaling.scheduled.windows": [{**WINDOW, "name": "other"}],
+    "autoscaling.predictive.lookback": "20m",
+    "autoscaling.predictive.maxFactor": 3,
+    "autoscaling.predictive.replicaCapacity": 50,
     "writableVolumes.tmpSizeLimit": "2Gi",
     "writableVolumes.cacheSizeLimit": "2Gi",
     "engineBuild.repositorySizeLimit": "40Gi",
@@ -121,7 +147,7 @@ NEW_VALUES = {
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
-CHECK_ONLY = {"drain.marginSeconds": 100}
+CHECK_ONLY = {"drain.marginSeconds": 100, "gpu.mig.capacity.nodes": 1, "gpu.mig.capacity.gpusPerNode": 1, "gpu.mig.capacity.slicesPerGpu": 1}
 # Reserved sections: setting them is meant to fail the render (tests/render/stack); they change nothing else.
 RESERVED = {"routing.enabled", "monitoring.enabled", "logging.enabled"}
 

@@ -18,15 +18,32 @@ Usage: include "triton-common.quantity.value" "1.5Gi" | float64
 {{- if hasKey $factors $suffix -}}
 {{- $factor = get $factors $suffix -}}
 {{- else if regexMatch "^[eE][+-]?[0-9]+$" $suffix -}}
-{{- /* Decimal exponent: 10 to the power, built by repeated multiplication (Sprig has no pow). */ -}}
-{{- $exponent := regexFind "[+-]?[0-9]+$" $suffix | int -}}
+{{- /* Decimal exponent: 10 to the power, built by repeated multiplication (Sprig has no pow). atoi reads base
+10 ("08" is 8; Sprig's int would read a leading 0 as octal). Helm reads a large YAML number as a float and
+prints it as 4.294967296e+09, so this path is common. */ -}}
+{{- $exponent := regexFind "[+-]?[0-9]+$" $suffix | atoi -}}
+{{- if gt (ternary (mul -1 $exponent) $exponent (lt $exponent 0) | int) 30 -}}
+{{- fail (printf "\n%q: an exponent beyond 30 is not a size or a CPU amount Kubernetes can hold." $text) -}}
+{{- end -}}
 {{- range until (ternary (mul -1 $exponent) $exponent (lt $exponent 0) | int) -}}
 {{- $factor = ternary (divf $factor 10.0) (mulf $factor 10.0) (lt $exponent 0) -}}
 {{- end -}}
 {{- else -}}
 {{- fail (printf "\n%q is not a Kubernetes quantity (use a number with a suffix such as Mi, Gi, m or k)." $text) -}}
 {{- end -}}
-{{- mulf (float64 (default "0" $number)) $factor -}}
+{{- $value := mulf (float64 (default "0" $number)) $factor -}}
+{{- if gt $value 1e21 -}}
+{{- fail (printf "\n%q is beyond any size or CPU amount a node has (over 1e21)." $text) -}}
+{{- end -}}
+{{- $value -}}
+{{- end -}}
+
+{{/*
+A quantity as the user wrote it, for messages: Helm reads a large YAML number as a float (4294967296 becomes
+4.294967296e+09), which is printed back as the whole number it was. Usage: include "triton-common.quantity.text" $q
+*/}}
+{{- define "triton-common.quantity.text" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) -}}{{- printf "%.0f" . -}}{{- else -}}{{- toString . -}}{{- end -}}
 {{- end -}}
 
 {{/*

@@ -43,7 +43,7 @@ wins or loses depending on Triton's parser, so the chart refuses it and names th
   "--grpc-port" "service.ports.grpc"
   "--metrics-port" "service.ports.metrics"
   "--allow-metrics" "triton.metrics.enabled"
-  "--allow-gpu-metrics" "gpu.count"
+  "--allow-gpu-metrics" "gpu.count (and gpu.mig)"
   "--model-store" "modelRepository"
   "--model-control-mode" "triton.modelControlMode"
   "--strict-readiness" "triton.strictReadiness"
@@ -78,7 +78,7 @@ before it execs its arguments. Usage: include "triton-server.args" (dict "ctx" $
 - --allow-metrics={{ $t.metrics.enabled }}
 {{- if $t.metrics.enabled }}
 - --metrics-port={{ $v.service.ports.metrics }}
-- --allow-gpu-metrics={{ gt (int $v.gpu.count) 0 }}
+- --allow-gpu-metrics={{ include "triton-common.gpu.metricsEnabled" (dict "ctx" .ctx "gpu" $v.gpu) }}
 - --metrics-config=summary_latencies={{ $t.metrics.summaryLatencies }}
 {{- end }}
 - --model-control-mode={{ $t.modelControlMode }}
@@ -112,10 +112,21 @@ directory named by TRITON_AWS_MOUNT_DIRECTORY, TRITON_GCS_MOUNT_DIRECTORY or TRI
 {{- get (dict "s3" "TRITON_AWS_MOUNT_DIRECTORY" "gs" "TRITON_GCS_MOUNT_DIRECTORY" "as" "TRITON_AZURE_MOUNT_DIRECTORY") (first (splitList ":" .ctx.Values.modelRepository.objectStore.uri)) -}}
 {{- end -}}
 
-{{/* The download volume's size: downloadVolume.size, or the declared repository size. */}}
+{{/*
+The download volume's size: downloadVolume.size, else the declared repository size for an emptyDir, twice it
+for a claimed volume. A container killed by SIGKILL (an OOM kill) leaves its copy behind and the next start
+downloads beside it: an emptyDir then hits its sizeLimit and the kubelet replaces the pod with a fresh volume,
+but a claim has no such eviction, so it holds two copies.
+*/}}
 {{- define "triton-server.download.size" -}}
 {{- $store := .ctx.Values.modelRepository.objectStore -}}
-{{- $store.downloadVolume.size | default $store.repositorySize -}}
+{{- if ne (toString $store.downloadVolume.size) "" -}}
+{{- $store.downloadVolume.size -}}
+{{- else if eq $store.downloadVolume.type "ephemeral" -}}
+{{- include "triton-common.quantity.binary" (mulf 2.0 (include "triton-common.quantity.value" $store.repositorySize | float64)) -}}
+{{- else -}}
+{{- $store.repositorySize -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -155,11 +166,7 @@ request covering the writable volumes unless resources sets one (the render-time
 {{- $_ := set $requests "ephemeral-storage" (include "triton-common.quantity.binary" (include "triton-server.diskVolumes.bytes" .)) -}}
 {{- end -}}
 {{- $_ := set $resources "requests" $requests -}}
-{{- if gt (int $v.gpu.count) 0 -}}
-{{- $_ := set $resources "limits" (merge (dict "nvidia.com/gpu" (int $v.gpu.count)) ($resources.limits | default dict)) -}}
-{{- $_ := set $resources "requests" (merge (dict "nvidia.com/gpu" (int $v.gpu.count)) $resources.requests) -}}
-{{- end -}}
-{{- toYaml $resources -}}
+{{- include "triton-common.gpu.withResources" (dict "ctx" .ctx "gpu" $v.gpu "resources" $resources) | fromJson | toYaml -}}
 {{- end -}}
 
 {{/* Annotations for workload identity on the ServiceAccount, from modelRepository.objectStore. */}}
@@ -226,4 +233,128 @@ for model in "$source_dir"/*/; do
   if [ ! -e "$repository/$name" ] && [ -f "$model/config.pbtxt" ]; then ln -s "$source_dir/$name" "$repository/$name"; fi
 done
 echo "engine build: repository ready: $(ls "$repository" | tr '\n' ' ')"
+{{- end -}}
+
+{{/*
+Autoscaling queries. One PromQL text per signal, with the series selector and the grouping left open: KEDA's
+trigger fills them with this workload's pods and no grouping (one number), the prometheus-adapter rule with
+<<.LabelMatchers>> and by (<<.GroupBy>>) (one number per pod). Both come from the same text, so they cannot
+drift. Every ratio divides by clamp_min(..., 1e-9): at idle the series exist with zero rates and the query
+returns 0, never NaN. A lost target returns no series at all, which KEDA (ignoreNullValues "false") treats as
+an error, so its fallback holds the replica count rather than reading 0 and scaling in.
+*/}}
+{{- define "triton-server.autoscaling.signals" -}}
+{{- toJson (dict
+  "queueTimePerRequest" (dict "text" "sum(rate(nv_inference_queue_duration_us{%[1]s}[%[2]s]))%[3]s / clamp_min(sum(rate(nv_inference_request_success{%[1]s}[%[2]s]))%[3]s, 1e-9)" "kedaMetricType" "Value" "adapterName" "triton_queue_time_per_request_us" "series" "nv_inference_queue_duration_us")
+  "pendingRequestsPerReplica" (dict "text" "sum(nv_inference_pending_request_count{%[1]s})%[3]s" "kedaMetricType" "AverageValue" "adapterName" "triton_pending_requests" "series" "nv_inference_pending_request_count")
+  "queueComputeRatio" (dict "text" "sum(rate(nv_inference_queue_duration_us{%[1]s}[%[2]s]))%[3]s / clamp_min(sum(rate(nv_inference_compute_infer_duration_us{%[1]s}[%[2]s]))%[3]s, 1e-9)" "kedaMetricType" "Value" "adapterName" "triton_queue_compute_ratio" "series" "nv_inference_queue_duration_us")
+  "gpuUtilization" (dict "text" "avg(nv_gpu_utilization{%[1]s})%[3]s" "kedaMetricType" "Value" "adapterName" "triton_gpu_utilization" "series" "nv_gpu_utilization")
+) -}}
+{{- end -}}
+
+{{/* The Deployment an autoscaler targets (the stable track). */}}
+{{- define "triton-server.autoscaling.workload" -}}
+{{- include "triton-common.names.fullname" . -}}
+{{- end -}}
+
+{{/*
+Label matchers for this workload's Triton series as prometheus-operator scrapes them: the release namespace
+and the pods of the Deployment (named <deployment>-<replicaset hash>-<pod hash>), and the model when the
+signal is restricted to one (GPU series carry no model label).
+*/}}
+{{- define "triton-server.autoscaling.selector" -}}
+{{- $matchers := list (printf "namespace=%q" .ctx.Release.Namespace) (printf "pod=~%q" (printf "%s-[a-z0-9]+-[a-z0-9]+" (include "triton-server.autoscaling.workload" .))) -}}
+{{- if and .ctx.Values.autoscaling.model (ne .ctx.Values.autoscaling.signal "gpuUtilization") (not .noModel) -}}
+{{- $matchers = append $matchers (printf "model=%q" .ctx.Values.autoscaling.model) -}}
+{{- end -}}
+{{- join "," $matchers -}}
+{{- end -}}
+
+{{/*
+The signal's query. Usage: include "triton-server.autoscaling.query" (dict "ctx" $ "selector" "..." "by" "")
+*/}}
+{{- define "triton-server.autoscaling.query" -}}
+{{- $signal := get (include "triton-server.autoscaling.signals" . | fromJson) .ctx.Values.autoscaling.signal -}}
+{{- printf $signal.text .selector .ctx.Values.autoscaling.window .by -}}
+{{- end -}}
+
+{{/* The request rate of the workload (requests/s), the input of the forecast. */}}
+{{- define "triton-server.autoscaling.requestRate" -}}
+{{- printf "sum(rate(nv_inference_request_success{%s}[%s]))" .selector .ctx.Values.autoscaling.window -}}
+{{- end -}}
+
+{{/*
+The request rate forecast predictive.horizonSeconds ahead: a straight line fitted over predictive.lookback of
+the rate (a subquery at the rate window's resolution, so no recording rule is needed), clamped between 0 and
+predictive.maxFactor x the current rate so that one spike cannot explode it.
+*/}}
+{{- define "triton-server.autoscaling.predictedRate" -}}
+{{- $p := .ctx.Values.autoscaling.predictive -}}
+{{- $rate := include "triton-server.autoscaling.requestRate" . -}}
+{{- printf "clamp_min(clamp_max(predict_linear((%s)[%s:%s], %d), scalar(%s) * %v), 0)" $rate $p.lookback .ctx.Values.autoscaling.window (int $p.horizonSeconds) $rate $p.maxFactor -}}
+{{- end -}}
+
+{{/* Metric names served by prometheus-adapter: suffixed with the workload, so two releases never share one. */}}
+{{- define "triton-server.autoscaling.adapterMetric" -}}
+{{- printf "%s_%s" .name (include "triton-server.autoscaling.workload" . | replace "-" "_") -}}
+{{- end -}}
+
+{{/* The autoscaler's behavior, as rendered for the HPA and KEDA's HPA config alike. */}}
+{{- define "triton-server.autoscaling.behavior" -}}
+{{- toYaml .ctx.Values.autoscaling.behavior -}}
+{{- end -}}
+
+{{/*
+KEDA cron schedule of a window edge: "M H * * d,d" from "HH:MM" and [mon, ...] (cron day numbers, sun = 0).
+Usage: include "triton-server.autoscaling.cron" (dict "time" "08:00" "days" (list "mon"))
+*/}}
+{{- define "triton-server.autoscaling.cron" -}}
+{{- $numbers := dict "sun" "0" "mon" "1" "tue" "2" "wed" "3" "thu" "4" "fri" "5" "sat" "6" -}}
+{{- $days := list -}}
+{{- range .days -}}{{- $days = append $days (get $numbers .) -}}{{- end -}}
+{{- $parts := splitList ":" .time -}}
+{{- printf "%d %d * * %s" (index $parts 1 | atoi) (index $parts 0 | atoi) (join "," ($days | sortAlpha)) -}}
+{{- end -}}
+
+{{/*
+NOTES lines about the replica count: who owns it, and what scale-to-zero costs. Shared by this chart's NOTES
+and the umbrella's (include with the server's values as .Values).
+*/}}
+{{- define "triton-server.notes.autoscaling" -}}
+{{- $a := .Values.autoscaling -}}
+{{- if eq $a.mode "none" }}
+{{- if eq (int .Values.replicaCount) 1 }}
+
+NOTE: one replica. A node drain or rollout interrupts inference; production runs 3 or more (values/prod.yaml).
+{{- end }}
+{{- else }}
+
+Autoscaling: {{ $a.mode | upper }} owns the replica count, {{ ternary 0 $a.minReplicas (and (eq $a.mode "keda") $a.keda.scaleToZero) }} to {{ $a.maxReplicas }}, on {{ $a.signal }} (target {{ $a.target }}){{ if $a.predictive.enabled }}, the request rate forecast {{ $a.predictive.horizonSeconds }}s ahead{{ end }}{{ with $a.scheduled.windows }}, and {{ len . }} scheduled window(s) ({{ $a.scheduled.timezone }}){{ end }}.
+replicaCount ({{ .Values.replicaCount }}) is ignored while an autoscaler owns the Deployment.
+{{- if eq $a.mode "hpa" }}
+The HPA reads its Triton metric from prometheus-adapter: install the adapter with the rules in the
+-prometheus-adapter ConfigMap (kubectl get configmap -l app.kubernetes.io/instance={{ .Release.Name }}).
+{{- end }}
+{{- if and (eq $a.mode "keda") $a.keda.scaleToZero }}
+
+WARNING: scale to zero is on. After {{ $a.keda.cooldownPeriod }}s without activity every pod is removed, and the next request
+waits for a pod to be scheduled, pull the image and load its models before Triton is ready: 1.4 s for the
+small CPU example model here (`make bench-startup`), minutes for an NGC image and large models on a GPU node.
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The helm test pod's resources: every resource stated, request and limit, so that no ResourceQuota or
+LimitRange refuses it. Shared with the umbrella's quota checks, which count the test pod.
+*/}}
+{{- define "triton-server.helmTest.resources" -}}
+requests:
+  cpu: 10m
+  memory: 16Mi
+  ephemeral-storage: 16Mi
+limits:
+  cpu: 100m
+  memory: 32Mi
+  ephemeral-storage: 32Mi
 {{- end -}}

@@ -41,7 +41,7 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.uri" "message" (printf "%q is not an object-store URI. Use s3://bucket/path, gs://bucket/path or as://account/container/path." $uri)) $fail) -}}
 {{- end -}}
 {{- if and (eq $repo.objectStore.credentials "secret") (not $repo.objectStore.existingSecret) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.existingSecret" "message" "is required when modelRepository.objectStore.credentials is secret. Name the Secret whose keys become the container's environment, or use credentials: workloadIdentity.") $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.existingSecret" "message" (printf "is required when %smodelRepository.objectStore.credentials is secret. Name the Secret whose keys become the container's environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, or for as:// AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY)%s." $p (ternary "" ", or use credentials: workloadIdentity" (hasPrefix "as://" $uri)))) $fail) -}}
 {{- end -}}
 {{- if and (eq $repo.objectStore.credentials "workloadIdentity") (hasPrefix "as://" $uri) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.credentials" "message" "workloadIdentity does not reach as:// repositories: Triton 2.51's Azure storage client reads only AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY. Use credentials: secret with an existingSecret holding those two keys.") $fail) -}}
@@ -52,7 +52,7 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- $want := get (dict "s3" "aws.roleArn" "gs" "gcp.serviceAccount") $scheme -}}
 {{- $have := get (dict "s3" $wi.aws.roleArn "gs" $wi.gcp.serviceAccount) $scheme -}}
 {{- if and (not $have) (not $v.serviceAccount.annotations) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "modelRepository.objectStore.workloadIdentity.%s" $want) "message" (printf "is required for a %s:// repository with credentials: workloadIdentity (or annotate the ServiceAccount yourself with serviceAccount.annotations)." $scheme)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "modelRepository.objectStore.workloadIdentity.%s" $want) "message" (printf "is required for a %s:// repository with credentials: workloadIdentity (or annotate the ServiceAccount yourself with %sserviceAccount.annotations)." $scheme $p)) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -69,8 +69,9 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- end -}}
 
 {{- /* Replicas: null removes the default in Helm and would render an empty replica count. */ -}}
-{{- if not (kindIs "float64" $v.replicaCount | or (kindIs "int64" $v.replicaCount) | or (kindIs "int" $v.replicaCount)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "replicaCount" "message" "is null or missing. Set it to the number of Triton pods (a whole number, 0 or more); to let an autoscaler own the count, use the autoscaling values instead of nulling this one.") $fail) -}}
+{{- $numeric := kindIs "float64" $v.replicaCount | or (kindIs "int64" $v.replicaCount) | or (kindIs "int" $v.replicaCount) -}}
+{{- if and (not $numeric) (eq $v.autoscaling.mode "none") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "replicaCount" "message" (printf "is null or missing. Set it to the number of Triton pods (a whole number, 0 or more), or let an autoscaler own the count: %sautoscaling.mode hpa or keda, with %sautoscaling.minReplicas and maxReplicas." $p $p)) $fail) -}}
 {{- end -}}
 
 {{- /*
@@ -83,7 +84,7 @@ GPU without them.
 {{- range $kind := list "requests" "limits" -}}
 {{- range $name, $_ := (get $resources $kind | default dict) -}}
 {{- if regexMatch "^(nvidia\\.com/|amd\\.com/gpu|gpu\\.intel\\.com/)" $name -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.%s" $section $kind) "message" (printf "sets %s, a GPU resource. Set gpu.count instead: the chart adds the GPU request and limit together with the GPU toleration, product affinity and GPU metrics flag." $name)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.%s" $section $kind) "message" (printf "sets %s, a GPU resource. Set %sgpu.count (and %sgpu.mig for MIG slices) instead: the chart adds the GPU request and limit together with the GPU toleration, product affinity and GPU metrics flag." $name $p $p)) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -110,10 +111,91 @@ GPU without them.
 {{- include "triton-common.validate.fail" (merge (dict "path" "updateStrategy" "message" "has maxSurge 0 and maxUnavailable 0, so a rollout can never progress. Allow a surge (needs a spare GPU), or use updateStrategy.type Recreate on GPU-starved clusters.") $fail) -}}
 {{- end -}}
 
-{{- /* Availability: a budget that allows no disruption blocks every node drain. */ -}}
-{{- if and $v.podDisruptionBudget.enabled (ge (int $v.podDisruptionBudget.maxUnavailable) (int $v.replicaCount)) (gt (int $v.replicaCount) 1) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%d allows every one of the %d replicas (%sreplicaCount) to be evicted at once. Keep it below the replica count." (int $v.podDisruptionBudget.maxUnavailable) (int $v.replicaCount) $p)) $fail) -}}
+{{- /* Availability: a budget that lets every pod go at once protects nothing. */ -}}
+{{- $autoscaled := ne $v.autoscaling.mode "none" -}}
+{{- $floor := ternary (int $v.autoscaling.minReplicas) (int $v.replicaCount) $autoscaled -}}
+{{- $floorPath := ternary "autoscaling.minReplicas" "replicaCount" $autoscaled -}}
+{{- if and $v.podDisruptionBudget.enabled (ge (int $v.podDisruptionBudget.maxUnavailable) $floor) (gt $floor 1) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%d allows every one of the %d replicas (%s%s) to be evicted at once. Keep it below the replica count." (int $v.podDisruptionBudget.maxUnavailable) $floor $p $floorPath)) $fail) -}}
 {{- end -}}
+
+{{- /* Autoscaling: one autoscaler, a sane range, a signal the pods can produce, schedules that mean one thing. */ -}}
+{{- $a := $v.autoscaling -}}
+{{- if $autoscaled -}}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.minReplicas" "message" (printf "%d is above %sautoscaling.maxReplicas %d. Lower it or raise the maximum." (int $a.minReplicas) $p (int $a.maxReplicas))) $fail) -}}
+{{- end -}}
+{{- if and (eq (int $a.minReplicas) 0) (not (and (eq $a.mode "keda") $a.keda.scaleToZero)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.minReplicas" "message" (printf "is 0, which scales Triton to zero: the first request after idle then waits for a pod to start and load its models (minutes on a GPU). Set it to 1 or more, or opt in with %sautoscaling.mode keda and %sautoscaling.keda.scaleToZero true." $p $p)) $fail) -}}
+{{- end -}}
+{{- if and (eq $a.mode "hpa") $a.keda.scaleToZero -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.keda.scaleToZero" "message" (printf "needs %sautoscaling.mode keda: a HorizontalPodAutoscaler cannot scale to zero." $p)) $fail) -}}
+{{- end -}}
+{{- if eq $a.signal "gpuUtilization" -}}
+{{- if include "triton-common.gpu.mig" (dict "gpu" $v.gpu) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.signal" "message" (printf "gpuUtilization cannot be read per MIG slice (Triton server issue #5324; DCGM reports 0 or nothing), and %sgpu.mig.strategy is %s. Scale on queueTimePerRequest or pendingRequestsPerReplica." $p $v.gpu.mig.strategy)) $fail) -}}
+{{- end -}}
+{{- if eq (int $v.gpu.count) 0 -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.signal" "message" (printf "gpuUtilization needs GPUs, and %sgpu.count is 0. Scale on a queue signal." $p)) $fail) -}}
+{{- end -}}
+{{- if gt (float64 $a.target) 1.0 -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.target" "message" (printf "%v is above 1: Triton's nv_gpu_utilization is a fraction (0 to 1). Use e.g. 0.7 for 70%%." $a.target)) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $a.predictive.enabled (le (float64 $a.predictive.replicaCapacity) 0.0) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.predictive.replicaCapacity" "message" "is 0 while autoscaling.predictive.enabled is true: the forecast rate is divided by what one replica holds within the SLO. Measure it with `make calibrate` and set it here.") $fail) -}}
+{{- end -}}
+{{- if ne $a.prometheus.authentication.mode "none" -}}
+{{- if ne $a.mode "keda" -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.prometheus.authentication.mode" "message" (printf "%s is KEDA's authentication to Prometheus, and %sautoscaling.mode is %s: configure prometheus-adapter's own connection instead, and set this to none." $a.prometheus.authentication.mode $p $a.mode)) $fail) -}}
+{{- end -}}
+{{- if not $a.prometheus.authentication.existingSecret -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.prometheus.authentication.existingSecret" "message" (printf "is required with %sautoscaling.prometheus.authentication.mode %s: name the Secret holding %s." $p $a.prometheus.authentication.mode (ternary "bearerToken" "username and password" (eq $a.prometheus.authentication.mode "bearer")))) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- range $direction := list "scaleUp" "scaleDown" -}}
+{{- $rules := get $a.behavior $direction -}}
+{{- if and (not $rules.policies) (ne ($rules.selectPolicy | default "Max") "Disabled") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "autoscaling.behavior.%s.policies" $direction) "message" "is empty: the API server requires at least one scaling policy. List one, or set selectPolicy Disabled to forbid scaling in this direction.") $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- /* Scheduled windows: KEDA cron triggers, one time zone, no two windows covering the same minute. */ -}}
+{{- $windows := $a.scheduled.windows | default list -}}
+{{- if and $windows (eq $a.mode "hpa") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.scheduled.windows" "message" (printf "needs %sautoscaling.mode keda (its cron trigger): a HorizontalPodAutoscaler has no schedule. In hpa mode, raise autoscaling.minReplicas ahead of the peak yourself, or use predictive scaling." $p)) $fail) -}}
+{{- end -}}
+{{- $names := dict -}}
+{{- range $i, $w := $windows -}}
+{{- $start := add (mul (index (splitList ":" $w.start) 0 | atoi) 60) (index (splitList ":" $w.start) 1 | atoi) -}}
+{{- $end := add (mul (index (splitList ":" $w.end) 0 | atoi) 60) (index (splitList ":" $w.end) 1 | atoi) -}}
+{{- if le $end $start -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "autoscaling.scheduled.windows.%d.end" $i) "message" (printf "%s is not after start %s in window %q. A window must end later on the same day; split one that crosses midnight into two." $w.end $w.start $w.name)) $fail) -}}
+{{- end -}}
+{{- if gt (int $w.minReplicas) (int $a.maxReplicas) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "autoscaling.scheduled.windows.%d.minReplicas" $i) "message" (printf "%d is above %sautoscaling.maxReplicas %d: the floor can never be reached. Lower it or raise the maximum." (int $w.minReplicas) $p (int $a.maxReplicas))) $fail) -}}
+{{- end -}}
+{{- if hasKey $names $w.name -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "autoscaling.scheduled.windows.%d.name" $i) "message" (printf "%q is used by two windows. Give each window its own name." $w.name)) $fail) -}}
+{{- end -}}
+{{- $_ := set $names $w.name true -}}
+{{- range $j, $other := $windows -}}
+{{- if lt $j $i -}}
+{{- $otherStart := add (mul (index (splitList ":" $other.start) 0 | atoi) 60) (index (splitList ":" $other.start) 1 | atoi) -}}
+{{- $otherEnd := add (mul (index (splitList ":" $other.end) 0 | atoi) 60) (index (splitList ":" $other.end) 1 | atoi) -}}
+{{- $sharedDays := list -}}
+{{- range $w.days -}}{{- if has . $other.days -}}{{- $sharedDays = append $sharedDays . -}}{{- end -}}{{- end -}}
+{{- if and $sharedDays (lt $start $otherEnd) (lt $otherStart $end) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "autoscaling.scheduled.windows.%d" $i) "message" (printf "%q (%s-%s) overlaps %q (%s-%s) on %s: two floors at once make the count depend on trigger order. Make them meet end to start, or merge them." $w.name $w.start $w.end $other.name $other.start $other.end (join ", " $sharedDays))) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* MIG: a profile the GPU model offers, one slice per pod, no more pods than the declared slices. */ -}}
+{{- $surge := ternary (int $v.updateStrategy.maxSurge) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
+{{- $most := ternary (int $v.autoscaling.maxReplicas) (int $v.replicaCount) $autoscaled -}}
+{{- include "triton-common.gpu.validate" (dict "ctx" .ctx "gpu" $v.gpu "path" "gpu" "replicas" (add $most $surge) "replicasPath" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) "replicasText" (printf "%s%s + %supdateStrategy.maxSurge" $p (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) $p)) -}}
 
 {{- /* An exposed Service behind a policy that admits only the namespace's own pods serves nobody outside. */ -}}
 {{- if and $v.networkPolicy.enabled (ne $v.service.type "ClusterIP") (not $v.networkPolicy.inferenceFrom) -}}
@@ -137,15 +219,29 @@ Values that are valid alone but fatal together: each pair below gives a pod that
 scheduled or never ready. Listed in the README (Values that fail together).
 */ -}}
 
-{{- /* Sizes: every writable volume is bounded, and the pod asks for what it writes. */ -}}
+{{- /* Sizes: every writable volume is bounded (a sizeLimit of 0 is no limit), and the pod asks for what it writes. */ -}}
+{{- $sizes := dict "writableVolumes.tmpSizeLimit" $v.writableVolumes.tmpSizeLimit "writableVolumes.cacheSizeLimit" $v.writableVolumes.cacheSizeLimit "sharedMemory.sizeLimit" $v.sharedMemory.sizeLimit -}}
+{{- if $v.engineBuild.enabled -}}{{- $_ := set $sizes "engineBuild.repositorySizeLimit" $v.engineBuild.repositorySizeLimit -}}{{- end -}}
+{{- if eq $repo.type "objectStore" -}}
+{{- if not (kindIs "string" $repo.objectStore.repositorySize | and (eq (toString $repo.objectStore.repositorySize) "")) -}}{{- $_ := set $sizes "modelRepository.objectStore.repositorySize" $repo.objectStore.repositorySize -}}{{- end -}}
+{{- if not (kindIs "string" $repo.objectStore.downloadVolume.size | and (eq (toString $repo.objectStore.downloadVolume.size) "")) -}}{{- $_ := set $sizes "modelRepository.objectStore.downloadVolume.size" $repo.objectStore.downloadVolume.size -}}{{- end -}}
+{{- end -}}
+{{- range $path, $size := $sizes -}}
+{{- if le (include "triton-common.quantity.value" $size | float64) 0.0 -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" $path "message" (printf "is %s: a volume of size 0 is unbounded (an emptyDir) or refused (a claim). Give it a size, e.g. 1Gi." (include "triton-common.quantity.text" $size))) $fail) -}}
+{{- end -}}
+{{- end -}}
 {{- if eq $repo.type "objectStore" -}}
 {{- $store := $repo.objectStore -}}
-{{- if not $store.repositorySize -}}
+{{- if eq (toString $store.repositorySize) "" -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.repositorySize" "message" "is required for an objectStore repository: Triton copies the whole repository to local disk before it loads a model, and the pod must ask for that much. Set it to the repository's size with some headroom (e.g. 12Gi for 10 GB: `aws s3 ls --summarize --human-readable --recursive s3://bucket/path`).") $fail) -}}
 {{- end -}}
 {{- $size := include "triton-server.download.size" . -}}
 {{- if lt (include "triton-common.quantity.value" $size | float64) (include "triton-common.quantity.value" $store.repositorySize | float64) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.downloadVolume.size" "message" (printf "%s is smaller than %smodelRepository.objectStore.repositorySize %s: the copy would fill the volume and the pod would be evicted mid-download. Raise downloadVolume.size to at least the repository size, or leave it empty to use it." $size $p $store.repositorySize)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.downloadVolume.size" "message" (printf "%s is smaller than %smodelRepository.objectStore.repositorySize %s: the copy would fill the volume and the pod would be evicted mid-download. Raise %smodelRepository.objectStore.downloadVolume.size to at least the repository size, or leave it empty." (include "triton-common.quantity.text" $size) $p (include "triton-common.quantity.text" $store.repositorySize) $p)) $fail) -}}
+{{- end -}}
+{{- if and (eq $store.downloadVolume.type "emptyDir") $store.downloadVolume.storageClassName -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.objectStore.downloadVolume.storageClassName" "message" (printf "%q is set, but %smodelRepository.objectStore.downloadVolume.type is emptyDir (node disk, no storage class). Set the type to ephemeral to claim a volume of that class, or clear it." $store.downloadVolume.storageClassName $p)) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- $disk := include "triton-server.diskVolumes.bytes" . | float64 -}}
@@ -153,16 +249,21 @@ scheduled or never ready. Listed in the README (Values that fail together).
 {{- if and (eq $repo.type "objectStore") (eq $repo.objectStore.downloadVolume.type "emptyDir") -}}{{- $diskSum = printf "%s + %smodelRepository.objectStore.downloadVolume.size" $diskSum $p -}}{{- end -}}
 {{- if $v.engineBuild.enabled -}}{{- $diskSum = printf "%s + %sengineBuild.repositorySizeLimit" $diskSum $p -}}{{- end -}}
 {{- range $kind := list "requests" "limits" -}}
-{{- $declared := get (get ($v.resources | default dict) $kind | default dict) "ephemeral-storage" -}}
-{{- if and $declared (lt (include "triton-common.quantity.value" $declared | float64) $disk) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "resources.%s.ephemeral-storage" $kind) "message" (printf "%v is less than the %s that the pod's volumes on node disk may hold (%s): the pod would be placed on a node without room for them, or evicted when they fill. Raise it to at least that, or leave it out and the chart requests exactly that." $declared (include "triton-common.quantity.binary" $disk) $diskSum)) $fail) -}}
+{{- $stated := get ($v.resources | default dict) $kind | default dict -}}
+{{- if hasKey $stated "ephemeral-storage" -}}
+{{- $declared := get $stated "ephemeral-storage" -}}
+{{- $amount := include "triton-common.quantity.value" $declared | float64 -}}
+{{- /* A limit must exceed the volumes: container logs count against it too, and the pod is evicted at it. */ -}}
+{{- if or (lt $amount $disk) (and (eq $kind "limits") (eq $amount $disk)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "resources.%s.ephemeral-storage" $kind) "message" (printf "%s is %s the %s that the pod's volumes on node disk may hold (%s): the pod would be placed on a node without room for them, or evicted when they fill. %s" (include "triton-common.quantity.text" $declared) (ternary "not above" "less than" (eq $kind "limits")) (include "triton-common.quantity.binary" $disk) $diskSum (ternary "Raise it above that (logs count too), or leave it out." "Raise it to at least that, or leave it out and the chart requests exactly that." (eq $kind "limits")))) $fail) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
 {{- /* Memory: /dev/shm is memory-backed, so what the python backend puts there counts against the limit. */ -}}
 {{- $memoryLimit := get (($v.resources | default dict).limits | default dict) "memory" -}}
 {{- if and $memoryLimit (ge (include "triton-common.quantity.value" $v.sharedMemory.sizeLimit | float64) (include "triton-common.quantity.value" $memoryLimit | float64)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "sharedMemory.sizeLimit" "message" (printf "%v is not below %sresources.limits.memory %v: /dev/shm is memory-backed and counts against the container's memory limit, so filling it OOM-kills Triton. Lower the first or raise the second above it, with room for Triton itself." $v.sharedMemory.sizeLimit $p $memoryLimit)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "sharedMemory.sizeLimit" "message" (printf "%s is not below %sresources.limits.memory %s: /dev/shm is memory-backed and counts against the container's memory limit, so filling it OOM-kills Triton. Lower the first or raise the second above it, with room for Triton itself." (include "triton-common.quantity.text" $v.sharedMemory.sizeLimit) $p (include "triton-common.quantity.text" $memoryLimit))) $fail) -}}
 {{- end -}}
 
 {{- /* Requests above limits: the API server rejects the pod, so the Deployment never gets one. */ -}}
@@ -171,7 +272,7 @@ scheduled or never ready. Listed in the README (Values that fail together).
 {{- range $name, $limit := ($resources.limits | default dict) -}}
 {{- $request := get ($resources.requests | default dict) $name -}}
 {{- if and $request (gt (include "triton-common.quantity.value" $request | float64) (include "triton-common.quantity.value" $limit | float64)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.requests.%s" $section $name) "message" (printf "%v is above %s%s.limits.%s %v: the API server rejects a pod whose request exceeds its limit, so no pod would ever be created. Lower the request or raise the limit." $request $p $section $name $limit)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.requests.%s" $section $name) "message" (printf "%s is above %s%s.limits.%s %s: the API server rejects a pod whose request exceeds its limit, so no pod would ever be created. Lower the request or raise the limit." (include "triton-common.quantity.text" $request) $p $section $name (include "triton-common.quantity.text" $limit))) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -183,7 +284,7 @@ scheduled or never ready. Listed in the README (Values that fail together).
 {{- range $i, $a := $listeners -}}
 {{- range $b := slice $listeners (add1 $i | int) -}}
 {{- if eq (int (index $a 1)) (int (index $b 1)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "service.ports.%s" (index $b 0)) "message" (printf "is %d, the same as %sservice.ports.%s: Triton cannot bind two listeners to one port, so it would never become ready. Give each listener its own port." (int (index $b 1)) $p (index $a 0))) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "service.ports.%s" (index $b 0)) "message" (printf "%d is also %sservice.ports.%s: Triton cannot bind two listeners to one port, so it would never become ready. Give each listener its own port." (int (index $b 1)) $p (index $a 0))) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -191,8 +292,13 @@ scheduled or never ready. Listed in the README (Values that fail together).
 {{- /* Mount paths: Kubernetes refuses two volumes mounted at one path. */ -}}
 {{- $chartMounts := dict "/tmp" (printf "the %swritableVolumes.tmpSizeLimit volume" $p) "/dev/shm" (printf "the %ssharedMemory volume" $p) "/home/triton-server/.cache" (printf "the %swritableVolumes.cacheSizeLimit volume" $p) -}}
 {{- if $v.engineBuild.enabled -}}{{- $_ := set $chartMounts (include "triton-server.engineBuild.repository" .) (printf "the repository %sengineBuild composes" $p) -}}{{- end -}}
-{{- if and (ne $repo.type "objectStore") (hasKey $chartMounts (clean $repo.mountPath)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.mountPath" "message" (printf "%s is where the chart already mounts %s: Kubernetes refuses two volumes at one path. Choose another path, such as /models." $repo.mountPath (get $chartMounts (clean $repo.mountPath)))) $fail) -}}
+{{- if ne $repo.type "objectStore" -}}
+{{- $mountPath := clean $repo.mountPath -}}
+{{- range $chartPath, $what := $chartMounts -}}
+{{- if or (eq $chartPath $mountPath) (hasPrefix (printf "%s/" (trimSuffix "/" $mountPath)) $chartPath) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "modelRepository.mountPath" "message" (printf "%s %s %s, where the chart mounts %s: %s Choose another path, such as /models." $repo.mountPath (ternary "is" "contains" (eq $chartPath $mountPath)) $chartPath $what (ternary "Kubernetes refuses two volumes at one path." "the read-only model volume would hide the mount point, and the runtime cannot create it there." (eq $chartPath $mountPath)))) $fail) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* Engine build: an engine only loads in the TensorRT version that built it. */ -}}
@@ -205,7 +311,9 @@ scheduled or never ready. Listed in the README (Values that fail together).
 {{- end -}}
 
 {{- /* Environment the chart sets itself: a second definition in triton.env silently wins or loses. */ -}}
-{{- $managedEnv := dict (include "triton-server.adminApi.envName" .) "adminApi" "TRITON_AWS_MOUNT_DIRECTORY" "modelRepository.objectStore" "TRITON_GCS_MOUNT_DIRECTORY" "modelRepository.objectStore" "TRITON_AZURE_MOUNT_DIRECTORY" "modelRepository.objectStore" -}}
+{{- $managedEnv := dict -}}
+{{- if $v.adminApi.restricted -}}{{- $_ := set $managedEnv (include "triton-server.adminApi.envName" .) "adminApi" -}}{{- end -}}
+{{- if eq $repo.type "objectStore" -}}{{- $_ := set $managedEnv (include "triton-server.download.envName" .) "modelRepository.objectStore" -}}{{- end -}}
 {{- range $v.triton.env -}}
 {{- if hasKey $managedEnv .name -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "triton.env" "message" (printf "sets %s, which the chart sets from %s%s. Remove it from triton.env." .name $p (get $managedEnv .name))) $fail) -}}

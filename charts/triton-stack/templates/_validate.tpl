@@ -17,67 +17,123 @@ Umbrella checks: the reserved component sections, and guardrails that must agree
 
 
 {{/*
-The server pod's containers as the admission plugins see them: {name: resources}, with the resources the
-server chart renders (its own helper: GPUs from gpu.count, the computed ephemeral-storage request).
+The containers this release runs, as the admission plugins see them: {name: {resources, section}}. The server
+pod's triton and engine-build containers (their resources as the server chart renders them: GPUs from
+gpu.count, the computed ephemeral-storage request) and the helm test pod.
 */}}
-{{- define "triton-stack.serverContainers" -}}
+{{- define "triton-stack.containers" -}}
 {{- $server := .Values.server -}}
-{{- $ctx := dict "Values" $server -}}
-{{- $containers := dict "triton" (include "triton-server.resources" (dict "ctx" $ctx) | fromYaml) -}}
+{{- $containers := dict "triton" (dict "resources" (include "triton-server.resources" (dict "ctx" (dict "Values" $server)) | fromYaml) "section" "server.resources") -}}
 {{- if $server.engineBuild.enabled -}}
-{{- $build := deepCopy ($server.engineBuild.resources | default dict) -}}
-{{- $_ := set $build "requests" (merge (dict "nvidia.com/gpu" (int $server.gpu.count)) ($build.requests | default dict)) -}}
-{{- $_ := set $build "limits" (merge (dict "nvidia.com/gpu" (int $server.gpu.count)) ($build.limits | default dict)) -}}
-{{- $_ := set $containers "engine-build" $build -}}
+{{- $_ := set $containers "engine-build" (dict "resources" (include "triton-common.gpu.withResources" (dict "gpu" $server.gpu "resources" $server.engineBuild.resources) | fromJson) "section" "server.engineBuild.resources") -}}
+{{- end -}}
+{{- if $server.helmTest.enabled -}}
+{{- $_ := set $containers "helm-test" (dict "resources" (include "triton-server.helmTest.resources" . | fromYaml) "section" "the helm test pod's fixed resources") -}}
 {{- end -}}
 {{- toJson $containers -}}
 {{- end -}}
 
 {{/*
-ResourceQuota: pods beyond the quota are never created, and a quota on cpu, memory or ephemeral-storage makes
-the API server refuse every container that does not state that resource. A rolling update runs maxSurge
-extra pods, and the quota must admit them too.
+The amount of a resource a container ends up with, as JSON {value, source}: what it states (a request falls
+back to the stated limit, as the API server defaults it), else what the LimitRange fills in (its default
+limit is `default`, else `max`; its default request is `defaultRequest`, else that default limit), else none.
+Usage: include "triton-stack.effective" (dict "ctx" $ "container" $c "kind" "requests" "resource" "cpu")
+*/}}
+{{- define "triton-stack.effective" -}}
+{{- $resources := .container.resources -}}
+{{- $lr := .ctx.Values.guardrails.limitRange -}}
+{{- $statedMap := get $resources .kind | default dict -}}
+{{- $limitMap := $resources.limits | default dict -}}
+{{- $computed := and (eq .resource "ephemeral-storage") (eq .container.section "server.resources") (not (hasKey (get (.ctx.Values.server.resources | default dict) .kind | default dict) .resource)) -}}
+{{- if hasKey $statedMap .resource -}}
+{{- toJson (dict "value" (get $statedMap .resource) "source" (ternary "the ephemeral-storage the chart requests for the writable volumes (server.writableVolumes.*, the download volume, the engine-build repository)" (printf "%s.%s.%s" .container.section .kind .resource) $computed)) -}}
+{{- else if and (eq .kind "requests") (hasKey $limitMap .resource) -}}
+{{- toJson (dict "value" (get $limitMap .resource) "source" (printf "%s.limits.%s" .container.section .resource)) -}}
+{{- else if $lr.enabled -}}
+{{- $defaultLimit := get ($lr.default | default dict) .resource | default (get ($lr.max | default dict) .resource) -}}
+{{- $value := ternary (get ($lr.defaultRequest | default dict) .resource | default $defaultLimit) $defaultLimit (eq .kind "requests") -}}
+{{- if $value -}}{{- toJson (dict "value" $value "source" (printf "the LimitRange's default %s" (trimSuffix "s" .kind))) -}}{{- else -}}{}{{- end -}}
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
+{{/*
+ResourceQuota: pods beyond the quota are never created, and a quota on cpu or memory makes the API server refuse
+every container that does not state that resource (kubernetes pkg/quota/v1/evaluator/core/pods.go, validationSet:
+cpu and memory only). Counted: the server pods (replicas, or the autoscaler's maximum) plus, at once, the larger of
+the rollout's surge pods and the helm test pod.
 */}}
 {{- define "triton-stack.validate.quota" -}}
 {{- $quota := .Values.guardrails.resourceQuota -}}
 {{- $server := .Values.server -}}
 {{- if $quota.enabled -}}
-{{- $surge := ternary (int $server.updateStrategy.maxSurge) 0 (eq $server.updateStrategy.type "RollingUpdate") -}}
-{{- $pods := add (int $server.replicaCount) $surge -}}
-{{- $podsText := "(server.replicaCount + server.updateStrategy.maxSurge)" -}}
-{{- $containers := include "triton-stack.serverContainers" . | fromJson -}}
-{{- $lr := .Values.guardrails.limitRange -}}
+{{- $autoscaled := ne $server.autoscaling.mode "none" -}}
+{{- $replicas := ternary (int $server.autoscaling.maxReplicas) (int $server.replicaCount) $autoscaled -}}
+{{- $surge := ternary (int $server.updateStrategy.maxSurge) 0 (and (eq $server.updateStrategy.type "RollingUpdate") (gt $replicas 0)) -}}
+{{- $replicasText := printf "server.%s" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) -}}
+{{- $containers := include "triton-stack.containers" . | fromJson -}}
+{{- $serverContainers := omit $containers "helm-test" -}}
+{{- $testPod := ternary 1 0 $server.helmTest.enabled -}}
+{{- $download := and (eq $server.modelRepository.type "objectStore") (eq $server.modelRepository.objectStore.downloadVolume.type "ephemeral") -}}
+{{- $services := add 1 (ternary 1 0 $server.triton.metrics.enabled) (ternary 1 0 $server.service.grpcHeadless.enabled) -}}
 {{- range $key, $cap := $quota.hard -}}
 {{- $path := printf "guardrails.resourceQuota.hard.%s" $key -}}
-{{- if eq $key "pods" -}}
-{{- $needed := add $pods (ternary 1 0 $server.helmTest.enabled) -}}
-{{- if gt (int $needed) (int $cap) -}}
-{{- fail (printf "\n%s: %v is less than the %d pods that %s%s run at once. Raise the quota or lower the replicas." $path $cap (int $needed) $podsText (ternary " and the helm test pod" "" $server.helmTest.enabled)) -}}
+{{- $capValue := include "triton-common.quantity.value" $cap | float64 -}}
+{{- $counted := dict
+  "pods" (list (add $replicas (max $surge $testPod)) (printf "%s + the larger of server.updateStrategy.maxSurge and the helm test pod" $replicasText) "Raise the quota or lower the replicas.")
+  "count/pods" (list (add $replicas (max $surge $testPod)) (printf "%s + the larger of server.updateStrategy.maxSurge and the helm test pod" $replicasText) "Raise the quota or lower the replicas.")
+  "persistentvolumeclaims" (list (ternary (add $replicas $surge) 0 $download) (printf "one download volume claim per server pod (%s + server.updateStrategy.maxSurge)" $replicasText) "Raise the quota or lower the replicas.")
+  "count/persistentvolumeclaims" (list (ternary (add $replicas $surge) 0 $download) (printf "one download volume claim per server pod (%s + server.updateStrategy.maxSurge)" $replicasText) "Raise the quota or lower the replicas.")
+  "services" (list $services "the Services this release creates (inference, metrics, headless gRPC)" "Raise the quota, or turn off server.service.grpcHeadless.")
+  "count/services" (list $services "the Services this release creates (inference, metrics, headless gRPC)" "Raise the quota, or turn off server.service.grpcHeadless.")
+  "services.loadbalancers" (list (ternary 1 0 (eq $server.service.type "LoadBalancer")) "server.service.type LoadBalancer" "Raise the quota, or use another server.service.type.")
+  "services.nodeports" (list (ternary 2 0 (has $server.service.type (list "NodePort" "LoadBalancer"))) (printf "the http and grpc node ports of server.service.type %s" $server.service.type) "Raise the quota, or use server.service.type ClusterIP.")
+-}}
+{{- if hasKey $counted $key -}}
+{{- $count := get $counted $key -}}
+{{- if gt (float64 (index $count 0)) $capValue -}}
+{{- fail (printf "\n%s: %s is less than the %d that %s need. %s" $path (include "triton-common.quantity.text" $cap) (int (index $count 0)) (index $count 1) (index $count 2)) -}}
+{{- end -}}
+{{- else if eq $key "requests.storage" -}}
+{{- $perClaim := ternary (include "triton-common.quantity.value" (include "triton-server.download.size" (dict "ctx" (dict "Values" $server))) | float64) 0.0 $download -}}
+{{- $needed := mulf $perClaim (add $replicas $surge) -}}
+{{- if gt $needed $capValue -}}
+{{- fail (printf "\n%s: %s is less than the %s that the download volume claims of %d server pods (%s + server.updateStrategy.maxSurge) need (server.modelRepository.objectStore.downloadVolume.size each). Raise the quota or lower the replicas." $path (include "triton-common.quantity.text" $cap) (include "triton-common.quantity.binary" $needed) (int (add $replicas $surge)) $replicasText) -}}
 {{- end -}}
 {{- else -}}
 {{- $parts := regexSplit "\\." $key 2 -}}
-{{- $kind := ternary (first $parts) "requests" (and (eq (len $parts) 2) (has (first $parts) (list "requests" "limits"))) -}}
-{{- $resource := ternary (last $parts) $key (and (eq (len $parts) 2) (has (first $parts) (list "requests" "limits"))) -}}
-{{- if has $resource (list "cpu" "memory" "ephemeral-storage") -}}
-{{- range $name, $resources := $containers -}}
-{{- $stated := or (hasKey (get $resources $kind | default dict) $resource) (and (eq $kind "requests") (hasKey ($resources.limits | default dict) $resource)) -}}
-{{- $defaulted := and $lr.enabled (or (hasKey ($lr.default | default dict) $resource) (hasKey ($lr.max | default dict) $resource) (and (eq $kind "requests") (hasKey ($lr.defaultRequest | default dict) $resource))) -}}
-{{- if not (or $stated $defaulted) -}}
-{{- fail (printf "\n%s: the quota makes the API server refuse every container without %s.%s, and the server's %s container states none. Set server.%s.%s.%s, or give guardrails.limitRange a default for %s." $path $kind $resource $name (ternary "resources" "engineBuild.resources" (eq $name "triton")) $kind $resource $resource) -}}
+{{- $prefixed := and (eq (len $parts) 2) (has (first $parts) (list "requests" "limits")) -}}
+{{- $kind := ternary (first $parts) "requests" $prefixed -}}
+{{- $resource := ternary (last $parts) $key $prefixed -}}
+{{- if not (has $resource (list "cpu" "memory" "ephemeral-storage")) -}}
+{{- if or (not $prefixed) (eq $kind "limits") -}}
+{{- if contains "/" $resource -}}
+{{- fail (printf "\n%s: a quota on an extended resource counts only requests (%s caps nothing). Write it as requests.%s." $path $key $resource) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- /* Pod usage: the larger of the init container and the app container (the scheduler's rule). */ -}}
+{{- if has $resource (list "cpu" "memory") -}}
+{{- range $name, $container := $containers -}}
+{{- if not (include "triton-stack.effective" (dict "ctx" $ "container" $container "kind" $kind "resource" $resource) | fromJson) -}}
+{{- fail (printf "\n%s: the quota makes the API server refuse every container without %s.%s, and the %s container states none. Set %s.%s.%s, or give guardrails.limitRange a default (at least the container's request) for %s." $path $kind $resource $name $container.section $kind $resource $resource) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* A pod's usage is the larger of its init container and its app container (the scheduler's rule). */ -}}
 {{- $perPod := 0.0 -}}
-{{- range $name, $resources := $containers -}}
-{{- $amount := get (get $resources $kind | default dict) $resource | default (ternary (get ($resources.limits | default dict) $resource) "" (eq $kind "requests")) -}}
-{{- if $amount -}}
-{{- $perPod = maxf $perPod (include "triton-common.quantity.value" $amount | float64) -}}
+{{- range $name, $container := $serverContainers -}}
+{{- $effective := include "triton-stack.effective" (dict "ctx" $ "container" $container "kind" $kind "resource" $resource) | fromJson -}}
+{{- if $effective -}}{{- $perPod = maxf $perPod (include "triton-common.quantity.value" $effective.value | float64) -}}{{- end -}}
 {{- end -}}
-{{- end -}}
-{{- $needed := mulf $perPod $pods -}}
-{{- if gt $needed (include "triton-common.quantity.value" $cap | float64) -}}
-{{- fail (printf "\n%s: %v is less than the %s that %d server pods %s need (%s each). Raise the quota or lower the replicas." $path $cap (include "triton-stack.quantity.text" (dict "resource" $resource "value" $needed)) (int $pods) $podsText (include "triton-stack.quantity.text" (dict "resource" $resource "value" $perPod))) -}}
+{{- $test := 0.0 -}}
+{{- with $containers -}}{{- with (get . "helm-test") -}}
+{{- $effective := include "triton-stack.effective" (dict "ctx" $ "container" . "kind" $kind "resource" $resource) | fromJson -}}
+{{- if $effective -}}{{- $test = include "triton-common.quantity.value" $effective.value | float64 -}}{{- end -}}
+{{- end -}}{{- end -}}
+{{- $needed := addf (mulf $perPod $replicas) (maxf (mulf $perPod $surge) $test) -}}
+{{- if gt $needed $capValue -}}
+{{- fail (printf "\n%s: %s is less than the %s that %d server pods (%s, %s each) and the larger of the surge pods (server.updateStrategy.maxSurge) and the helm test pod need. Raise the quota or lower the replicas." $path (include "triton-common.quantity.text" $cap) (include "triton-stack.quantity.text" (dict "resource" $resource "value" $needed)) $replicas $replicasText (include "triton-stack.quantity.text" (dict "resource" $resource "value" $perPod))) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -85,31 +141,59 @@ extra pods, and the quota must admit them too.
 {{- end -}}
 
 {{/*
-LimitRange: a container whose limit is above max is refused by admission, and a container with a request but
-no limit gets the LimitRange's default limit, which must not be below that request.
+LimitRange: the API server refuses a LimitRange whose default exceeds its max (or default request its default);
+admission refuses a container whose limit or request is above max; a container with a request and no limit
+gets the default (else max) as its limit, which must not be below the request; and a default or max on a GPU
+resource would hand a GPU to every container in the namespace.
 */}}
 {{- define "triton-stack.validate.limitRange" -}}
 {{- $lr := .Values.guardrails.limitRange -}}
 {{- if $lr.enabled -}}
-{{- $containers := include "triton-stack.serverContainers" . | fromJson -}}
-{{- range $resource, $max := ($lr.max | default dict) -}}
-{{- range $name, $resources := $containers -}}
-{{- $section := ternary "server.resources" "server.engineBuild.resources" (eq $name "triton") -}}
-{{- range $kind := list "limits" "requests" -}}
-{{- $amount := get (get $resources $kind | default dict) $resource -}}
-{{- if and $amount (gt (include "triton-common.quantity.value" $amount | float64) (include "triton-common.quantity.value" $max | float64)) -}}
-{{- fail (printf "\nguardrails.limitRange.max.%s: %v is below %s.%s.%s %v: the LimitRange admission refuses the %s container, so no server pod is ever created. Raise the LimitRange max or lower the server's %s." $resource $max $section $kind $resource $amount $name $resource) -}}
-{{- end -}}
+{{- range $map := list "default" "defaultRequest" "max" -}}
+{{- range $resource, $_ := (get $lr $map | default dict) -}}
+{{- if regexMatch "^(nvidia\\.com/|amd\\.com/gpu|gpu\\.intel\\.com/)" $resource -}}
+{{- fail (printf "\nguardrails.limitRange.%s.%s: a LimitRange %s on a GPU resource becomes the default of every container in the namespace (a max is the default limit when no default is given), so CPU pods would be handed GPUs. Remove it; cap GPUs with guardrails.resourceQuota.hard.requests.%s." $map $resource $map $resource) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 {{- range $resource, $default := ($lr.default | default dict) -}}
-{{- range $name, $resources := $containers -}}
-{{- $section := ternary "server.resources" "server.engineBuild.resources" (eq $name "triton") -}}
-{{- $request := get ($resources.requests | default dict) $resource -}}
-{{- if and $request (not (hasKey ($resources.limits | default dict) $resource)) (gt (include "triton-common.quantity.value" $request | float64) (include "triton-common.quantity.value" $default | float64)) -}}
-{{- fail (printf "\nguardrails.limitRange.default.%s: %v becomes the limit of the %s container, which sets %s.requests.%s %v and no limit: a request above its limit is refused, so no server pod is ever created. Set %s.limits.%s, or raise the LimitRange default." $resource $default $name $section $resource $request $section $resource) -}}
+{{- $max := get ($lr.max | default dict) $resource -}}
+{{- if and $max (gt (include "triton-common.quantity.value" $default | float64) (include "triton-common.quantity.value" $max | float64)) -}}
+{{- fail (printf "\nguardrails.limitRange.default.%s: %s is above guardrails.limitRange.max.%s %s, and the API server refuses such a LimitRange. Lower the default or raise the max." $resource (include "triton-common.quantity.text" $default) $resource (include "triton-common.quantity.text" $max)) -}}
 {{- end -}}
+{{- end -}}
+{{- range $resource, $request := ($lr.defaultRequest | default dict) -}}
+{{- $ceiling := get ($lr.default | default dict) $resource | default (get ($lr.max | default dict) $resource) -}}
+{{- if and $ceiling (gt (include "triton-common.quantity.value" $request | float64) (include "triton-common.quantity.value" $ceiling | float64)) -}}
+{{- fail (printf "\nguardrails.limitRange.defaultRequest.%s: %s is above the default limit %s (guardrails.limitRange.default, else max), and the API server refuses such a LimitRange. Lower it." $resource (include "triton-common.quantity.text" $request) (include "triton-common.quantity.text" $ceiling)) -}}
+{{- end -}}
+{{- end -}}
+{{- $containers := include "triton-stack.containers" . | fromJson -}}
+{{- range $resource, $max := ($lr.max | default dict) -}}
+{{- range $name, $container := $containers -}}
+{{- range $kind := list "limits" "requests" -}}
+{{- $effective := include "triton-stack.effective" (dict "ctx" $ "container" $container "kind" $kind "resource" $resource) | fromJson -}}
+{{- if and $effective (gt (include "triton-common.quantity.value" $effective.value | float64) (include "triton-common.quantity.value" $max | float64)) -}}
+{{- fail (printf "\nguardrails.limitRange.max.%s: %s is below %s %s: the LimitRange admission refuses the %s container, so %s. Raise the LimitRange max or lower that amount." $resource (include "triton-common.quantity.text" $max) $effective.source (include "triton-common.quantity.text" $effective.value) $name (ternary "helm test cannot run" "no server pod is ever created" (eq $name "helm-test"))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $resource, $_ := (merge (deepCopy ($lr.default | default dict)) ($lr.max | default dict)) -}}
+{{- range $name, $container := $containers -}}
+{{- $request := get ($container.resources.requests | default dict) $resource -}}
+{{- $defaultLimit := get ($lr.default | default dict) $resource | default (get ($lr.max | default dict) $resource) -}}
+{{- if and $request (not (hasKey ($container.resources.limits | default dict) $resource)) (gt (include "triton-common.quantity.value" $request | float64) (include "triton-common.quantity.value" $defaultLimit | float64)) -}}
+{{- fail (printf "\nguardrails.limitRange.default.%s: %s becomes the limit of the %s container, which sets %s.requests.%s %s and states no limit: a request above its limit is refused, so no pod is ever created. Set %s.limits.%s, or raise the LimitRange default." $resource (include "triton-common.quantity.text" $defaultLimit) $name $container.section $resource (include "triton-common.quantity.text" $request) $container.section $resource) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* /dev/shm is memory-backed: with no memory limit of its own the server gets the LimitRange's. */ -}}
+{{- $server := .Values.server -}}
+{{- if not (hasKey (($server.resources | default dict).limits | default dict) "memory") -}}
+{{- $limit := get ($lr.default | default dict) "memory" | default (get ($lr.max | default dict) "memory") -}}
+{{- if and $limit (ge (include "triton-common.quantity.value" $server.sharedMemory.sizeLimit | float64) (include "triton-common.quantity.value" $limit | float64)) -}}
+{{- fail (printf "\nserver.sharedMemory.sizeLimit: %s is not below %s, the memory limit the LimitRange gives the triton container (guardrails.limitRange.default.memory, else max; server.resources.limits.memory is unset): /dev/shm counts against it, so filling it OOM-kills Triton. Set server.resources.limits.memory above it, or lower the shared memory." (include "triton-common.quantity.text" $server.sharedMemory.sizeLimit) (include "triton-common.quantity.text" $limit)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -153,7 +153,7 @@ class TestGpus:
     def test_gpu_resources_outside_gpu_count_fail(self, resource, section):
         values = {"resources": {"requests": {resource: 1}}} if section == "resources" else {"engineBuild": {"resources": {"limits": {resource: 1}}}}
         kind = "requests" if section == "resources" else "limits"
-        assert f"{section}.{kind}: sets {resource}, a GPU resource. Set gpu.count instead" in error_of(values)
+        assert f"{section}.{kind}: sets {resource}, a GPU resource. Set gpu.count (and gpu.mig for MIG slices) instead" in error_of(values)
 
     def test_other_extended_resources_are_left_alone(self):
         # The negative pair: a non-GPU extended resource (here a hugepage size) is the user's to set.

@@ -44,7 +44,7 @@ def test_priority_class_not_matching_the_server_fails():
 def test_quota_smaller_than_the_server_needs_fails():
     values = {"server": {"replicaCount": 3, "gpu": {"count": 2}}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.nvidia.com/gpu": "4"}}}}
     # 3 replicas + 1 surge pod, 2 GPUs each
-    assert "guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 4 is less than the 8 that 4 server pods" in stack_error(values)
+    assert "guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 4 is less than the 8 that 3 server pods (server.replicaCount, 2 each) and the larger of the surge pods" in stack_error(values)
 
 
 @pytest.mark.parametrize("section", ["routing", "monitoring", "logging"])

@@ -1,0 +1,106 @@
+"""MIG: a slice per pod, asked for the way the device plugin advertises it, on nodes whose MIG layout is done;
+profiles checked against one catalog; declared capacity checked against the autoscaler's maximum."""
+
+import pytest
+import yaml
+
+from tests.conftest import find
+from tests.render.server.conftest import args_of, error_of, pod_spec, render_server, triton_container
+
+pytestmark = pytest.mark.render
+
+H100 = ["NVIDIA-H100-80GB-HBM3"]
+
+
+def mig(strategy="mixed", profile="1g.10gb", model="H100-80GB", count=1, products=H100, **extra) -> dict:
+    return {"gpu": {"count": count, "products": products, "mig": {"strategy": strategy, "gpuModel": model, "profile": profile, **extra}}}
+
+
+def node_expressions(objects) -> list[dict]:
+    (term,) = pod_spec(objects)["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    return term["matchExpressions"]
+
+
+class TestStrategies:
+    def test_mixed_requests_the_profile_resource_with_plus_written_as_dot(self):
+        resources = triton_container(render_server(mig(profile="1g.10gb+me")))["resources"]
+        assert resources["limits"]["nvidia.com/mig-1g.10gb.me"] == 1 and resources["requests"]["nvidia.com/mig-1g.10gb.me"] == 1
+        assert "nvidia.com/gpu" not in resources["limits"]
+
+    def test_single_requests_a_gpu_on_nodes_labelled_with_the_mig_product(self):
+        objects = render_server(mig(strategy="single", profile="3g.40gb"))
+        assert triton_container(objects)["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-H100-80GB-HBM3-MIG-3g.40gb"]} in node_expressions(objects)
+
+    @pytest.mark.parametrize("strategy", ["single", "mixed"])
+    def test_both_need_a_finished_mig_layout_tolerate_the_taint_and_keep_gpu_metrics_off(self, strategy):
+        objects = render_server(mig(strategy=strategy))
+        assert {"key": "nvidia.com/mig.config.state", "operator": "In", "values": ["success"]} in node_expressions(objects)
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec(objects)["tolerations"]
+        assert args_of(objects)["--allow-gpu-metrics"] == "false"
+
+    def test_whole_gpus_keep_gpu_metrics_and_no_mig_label(self):
+        objects = render_server({"gpu": {"count": 1, "products": H100}})
+        assert args_of(objects)["--allow-gpu-metrics"] == "true"
+        assert [e["key"] for e in node_expressions(objects)] == ["nvidia.com/gpu.product"]
+
+    def test_engine_build_gets_the_same_slice(self):
+        values = mig(profile="3g.40gb")
+        values["engineBuild"] = {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}
+        (build,) = pod_spec(render_server(values))["initContainers"]
+        assert build["resources"]["limits"]["nvidia.com/mig-3g.40gb"] == 1
+
+
+class TestCatalog:
+    @pytest.mark.parametrize("model, profile", [("A100-40GB", "1g.5gb"), ("A30-24GB", "2g.12gb+me"), ("H200-141GB", "3g.71gb"), ("B200-180GB", "7g.180gb")])
+    def test_profiles_of_other_gpu_models_render(self, model, profile):
+        assert render_server(mig(model=model, profile=profile, products=[]))
+
+    def test_a_profile_the_gpu_does_not_offer_fails_listing_the_valid_ones(self):
+        message = error_of(mig(profile="1g.5gb"))
+        assert 'gpu.mig.profile: "1g.5gb" is not a MIG profile of the H100-80GB (gpu.mig.gpuModel). It offers: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb.' in message
+
+    def test_an_unknown_gpu_model_fails_listing_the_known_ones(self):
+        message = error_of(mig(model="T4"))
+        assert 'gpu.mig.gpuModel: "T4" is not a GPU model with MIG. Use one of: A100-40GB, A100-80GB' in message
+
+    def test_the_h100_row_matches_the_real_h100(self):
+        # The catalog's H100-80GB profiles and instance counts against `nvidia-smi mig -lgip` on an H100 80GB.
+        import re
+
+        from tests.harness.render import REPO_ROOT
+
+        capture = (REPO_ROOT / "tests" / "fixtures" / "triton-h100" / "nvidia-smi-mig-lgip.txt").read_text()
+        measured = {name: int(total) for name, total in re.findall(r"MIG (\S+)\s+\d+\s+\d+/(\d+)", capture)}
+        configmap = find(render_server({**mig(profile="1g.10gb", managerConfig={"create": True})}), "ConfigMap", "-mig-parted")
+        assert yaml.safe_load(configmap["data"]["config.yaml"])["mig-configs"]["all-1g.10gb"][0]["mig-devices"] == {"1g.10gb": measured["1g.10gb"]}
+        for profile, instances in measured.items():
+            capacity = {"nodes": 1, "gpusPerNode": 1}
+            # exactly as many pods as one GPU holds of the profile renders; one more does not
+            assert render_server({**mig(profile=profile, capacity=capacity), "replicaCount": instances - 1})
+            assert f"gpu.mig.capacity.slicesPerGpu ({instances}) = {instances}." in error_of({**mig(profile=profile, capacity=capacity), "replicaCount": instances})
+
+
+class TestRefusals:
+    def test_several_gpus_per_pod_under_mig_fail(self):
+        assert "gpu.count: is 2 with gpu.mig.strategy mixed: a pod gets exactly one MIG slice" in error_of(mig(count=2))
+
+    def test_single_strategy_needs_the_products(self):
+        assert "gpu.products: is empty with gpu.mig.strategy single" in error_of(mig(strategy="single", products=[]))
+
+    def test_scaling_on_gpu_utilisation_is_refused_under_mig(self):
+        values = {**mig(), "autoscaling": {"mode": "keda", "signal": "gpuUtilization", "target": 0.7}}
+        assert "autoscaling.signal: gpuUtilization cannot be read per MIG slice" in error_of(values)
+
+    def test_more_pods_than_declared_slices_fail_with_the_arithmetic(self):
+        values = {**mig(profile="3g.40gb", capacity={"nodes": 2, "gpusPerNode": 2}), "autoscaling": {"mode": "keda", "maxReplicas": 8}}
+        message = error_of(values)
+        assert ("autoscaling.maxReplicas: autoscaling.maxReplicas + updateStrategy.maxSurge = 9 pods need 9 MIG 3g.40gb slices, "
+                "but the declared MIG nodes offer gpu.mig.capacity.nodes (2) x gpu.mig.capacity.gpusPerNode (2) x "
+                "gpu.mig.capacity.slicesPerGpu (2) = 8.") in message
+
+    def test_a_declared_mixed_layout_sets_the_slices_per_gpu(self):
+        # 3 slices of 1g.10gb per GPU in a mixed layout (not the all-1g.10gb 7): 2 x 1 x 3 = 6 slices.
+        values = {**mig(capacity={"nodes": 2, "gpusPerNode": 1, "slicesPerGpu": 3}), "replicaCount": 5}
+        assert render_server(values)
+        assert "= 6." in error_of({**values, "replicaCount": 6})
