@@ -42,6 +42,8 @@ CONTEXTS = {
     "service.type": {"networkPolicy": {"inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}},
     "engineBuild": {"gpu": {"count": 1}, "engineBuild": {"enabled": True, "models": [{"name": "m", "onnx": "m.onnx"}]}},
     "engineBuild.enabled": {"gpu": {"count": 1}, "engineBuild": {"models": [{"name": "m", "onnx": "m.onnx"}]}},
+    # triton-loadtest: gRPC needs an image with tritonclient (the chart refuses it with the official one)
+    "target.protocol": {"image": {"repository": "registry.example.com/locust-tritonclient"}},
 }
 
 # Values whose type alone does not say what a valid different value is.
@@ -108,6 +110,17 @@ NEW_VALUES = {
     "guardrails.limitRange.default": {"memory": "1Gi"},
     "guardrails.limitRange.max": {"memory": "8Gi"},
     "guardrails.priorityClass.name": "gold",
+    "target.host": "http://other-triton:8000",
+    "target.grpcAddress": "other-triton:8001",
+    "target.model": "other",
+    "load.runTime": "5m",
+    "load.userRps": 2,
+    "load.extraArgs": ["--step-count=8"],
+    "slo.p95Ms": 50,
+    "slo.p99Ms": 80,
+    "slo.failureRatio": 0.05,
+    "master.resources": {"requests": {"cpu": "500m"}},
+    "workers.resources": {"requests": {"cpu": "2"}},
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
@@ -154,7 +167,7 @@ def cases(chart: str):
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack")
+CASES = cases("triton-server") + cases("triton-stack") + cases("triton-loadtest")
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])
