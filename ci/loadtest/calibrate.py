@@ -13,7 +13,7 @@ metrics port (core src/metrics.cc) the two scaling signals:
   `rate(nv_inference_queue_duration_us[1m]) / rate(nv_inference_request_success[1m])` an autoscaler would read;
 - pending: nv_inference_pending_request_count (a gauge), averaged over samples every SAMPLE_S during the step.
 
-The ramp stops at the first step whose p95 crosses the SLO. Capacity is the throughput of the highest step that
+The ramp stops at the first step whose p95 crosses the SLO. Capacity is the highest throughput of a step that
 held it; the target is the chosen signal's value there times --margin (scaling out before the SLO is lost). Printed
 as a values snippet under server.autoscaling.target (the autoscaling values are not in the chart yet: the key is
 what this script assumes). Exit 1 when even the first step misses the SLO or something broke.
@@ -132,7 +132,10 @@ def calibrate(arguments: argparse.Namespace) -> None:
     held_steps = [s for s in steps if s.p95_ms <= arguments.slo_p95_ms and s.failures == 0]
     if not held_steps:
         raise _server.BenchError(f"even {steps[0].users} user(s) missed p95 <= {arguments.slo_p95_ms:g} ms: no capacity at this SLO")
-    best = held_steps[-1]
+    # The most requests/s any step served within the SLO. Past that, more users only queue (and on a machine the
+    # load generator shares, Locust's own CPU use lowers the server's throughput), so the load that counts is
+    # the throughput, not the user count.
+    best = max(held_steps, key=lambda step: step.throughput)
     crossed = len(held_steps) < len(steps)
     value = best.queue_time_us if arguments.signal == "queue-time" else best.pending
     target = value * arguments.margin
