@@ -9,18 +9,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools
 CHECKOV_VENV := $(TOOLS)/checkov
+LOCUST_VENV := $(TOOLS)/locust
+LOCUST := $(LOCUST_VENV)/bin/locust
 HELM3 := $(TOOLS)/bin/helm3
 HELM4 := $(TOOLS)/bin/helm4
-CHARTS := triton-common triton-server triton-stack
+CHARTS := triton-common triton-server triton-stack triton-loadtest
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup bench-model-analyzer clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: system-packages venv checkov helm node perf-analyzer dependencies ## Install everything the tests need (idempotent)
+setup: system-packages venv checkov locust helm node perf-analyzer dependencies ## Install everything the tests need (idempotent)
 	@echo "setup done: $$($(HELM3) version --short), $$($(HELM4) version --short), $$($(PY) --version)"
 
 system-packages: ## Debian packages (promtool, libb64 for perf_analyzer); as root only
@@ -45,6 +47,13 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov in its own virtualenv (it pins libraries the test venv also uses)
 
+$(LOCUST_VENV)/.installed: requirements-locust.txt
+	$(PYTHON) -m venv $(LOCUST_VENV)
+	$(LOCUST_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-locust.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $@
+
+locust: $(LOCUST_VENV)/.installed ## Locust 2.47 (with --processes) and tritonclient[grpc] in their own virtualenv
+
 helm: ## Helm 3 and Helm 4 into .tools/bin (see ci/setup/install-helm.sh for where they come from)
 	PYTHON=$(PYTHON) ci/setup/install-helm.sh
 
@@ -58,7 +67,7 @@ perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .to
 	PYTHON=$(PYTHON) ci/setup/install-perf-analyzer.sh
 
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
-	for chart in triton-server triton-stack; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
+	for chart in triton-server triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -89,7 +98,17 @@ CPUS ?= request
 up: ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml)
 	$(PY) ci/local/up.py $(VALUES)
 
-bench: bench-render bench-batching bench-startup ## All benchmarks
+# Where `make loadtest` writes its CSV, HTML and slo.json; extra Locust arguments go in ARGS.
+REPORT_DIR ?= reports/loadtest
+ARGS ?=
+
+loadtest: locust ## Locust against `make up` (127.0.0.1:8000): the default profile of loadtests/locust.conf; ARGS="--headless -u 8 -t 15s"
+	$(LOCUST) --config loadtests/locust.conf --csv $(REPORT_DIR)/locust --html $(REPORT_DIR)/report.html $(ARGS)
+
+calibrate: locust ## Step ramp on the rendered server until p95 crosses the SLO; prints capacity and the autoscaling target
+	$(PY) ci/loadtest/calibrate.py $(ARGS)
+
+bench: bench-render bench-batching bench-startup bench-loadgen ## All benchmarks
 
 bench-render: ## Unique renders, offline-tier wall time and the raw helm floor
 	$(PY) ci/bench/render.py
@@ -99,6 +118,9 @@ bench-batching: ## perf_analyzer: shipped config (dynamic batching) vs batching 
 
 bench-startup: ## Time to ready, first request after ready vs steady-state p50
 	$(PY) ci/bench/startup.py
+
+bench-loadgen: locust ## Load-generator headroom: Locust (HTTP and gRPC, --processes) vs perf_analyzer at the same concurrency
+	$(PY) ci/bench/loadgen.py
 
 bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
 	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)

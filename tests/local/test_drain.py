@@ -58,6 +58,11 @@ WARM_REQUESTS_PER_CLIENT = 20
 PROBE_INTERVAL_SECONDS = 0.02
 MAX_PROBE_ATTEMPTS = 2_000
 PROBES_AFTER_EXIT = 5
+# Triton takes SIGTERM asynchronously (its signal handler wakes the main thread, which then stops the HTTP
+# listener): a connection opened in the first moments after the signal can still be served. In a cluster the
+# preStop has already taken the pod out of the endpoints by then. Probes this close to the signal are printed,
+# not judged.
+SIGNAL_HANDLING_SECONDS = 0.25
 # How long the load may take to have a request in flight before a signal (normally at once).
 IN_FLIGHT_WAIT_SECONDS = 5
 # Outcomes of a request that Triton answered fully and correctly.
@@ -339,7 +344,8 @@ class TestGracefulDrain:
         assert served_during_pre_stop > 0, "the pod served nothing during its preStop"
         assert lost == [], f"requests lost: {lost[:5]} ({len(lost)})"
         assert exit_code == 0, server.failure_report()
-        before_exit = [kind for kind in probe_kinds if not kind.startswith("after exit")]
+        before_exit = [kind for started, kind in probe.attempts
+                       if not kind.startswith("after exit") and started - sigterm_at >= SIGNAL_HANDLING_SECONDS]
         after_exit = [kind for kind in probe_kinds if kind.startswith("after exit")]
         assert OK not in before_exit, f"a connection opened after SIGTERM was served: {summarise(probe_kinds)}"
         assert set(before_exit) <= NOT_SERVED, summarise(probe_kinds)

@@ -55,6 +55,8 @@ CONTEXTS = {
     "autoscaling.prometheus.authentication": {"autoscaling": {"mode": "keda", "prometheus": {"authentication": {"mode": "bearer", "existingSecret": "prom"}}}},
     "autoscaling.scheduled": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [WINDOW]}}},
     "autoscaling.predictive": {"autoscaling": {"mode": "keda", "predictive": {"enabled": True, "replicaCapacity": 100}}},
+    # triton-loadtest: gRPC needs an image with tritonclient (the chart refuses it with the official one)
+    "target.protocol": {"image": {"repository": "registry.example.com/locust-tritonclient"}},
 }
 
 # Values whose type alone does not say what a valid different value is.
@@ -144,6 +146,17 @@ NEW_VALUES = {
     "guardrails.limitRange.default": {"memory": "1Gi"},
     "guardrails.limitRange.max": {"memory": "8Gi"},
     "guardrails.priorityClass.name": "gold",
+    "target.host": "http://other-triton:8000",
+    "target.grpcAddress": "other-triton:8001",
+    "target.model": "other",
+    "load.runTime": "5m",
+    "load.userRps": 2,
+    "load.extraArgs": ["--step-count=8"],
+    "slo.p95Ms": 50,
+    "slo.p99Ms": 80,
+    "slo.failureRatio": 0.05,
+    "master.resources": {"requests": {"cpu": "500m"}},
+    "workers.resources": {"requests": {"cpu": "2"}},
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
@@ -190,7 +203,7 @@ def cases(chart: str):
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack")
+CASES = cases("triton-server") + cases("triton-stack") + cases("triton-loadtest")
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])

@@ -1,0 +1,365 @@
+"""Locust load profiles for Triton Inference Server: HTTP and gRPC users, load shapes, SLO gates.
+
+    locust -f charts/triton-loadtest/files/locustfile.py -H http://127.0.0.1:8000 --headless \
+        --shape step -u 16 -t 60s --csv reports/run/locust --html reports/run/report.html
+
+(`make loadtest ARGS="..."` runs this against `make up`.) This file and triton_load.py beside it are the one
+source: the triton-loadtest chart mounts them from its files/ into the master and worker pods.
+
+- Users: `--protocol http` (FastHttpUser, KServe v2 JSON or the binary tensor extension, `--encoding`) or
+  `--protocol grpc` (tritonclient.grpc; needs tritonclient, which the official Locust image lacks). Each user
+  reads the model's metadata and config (`--model`) and builds its requests from them; `--payload labelled`
+  sends images whose class is known and counts a wrong class as a failed request, `--payload random` sends
+  random tensors of the model's own shapes and checks the status only.
+- Shapes: one LoadTestShape runs `--shape` step, spike, soak or diurnal with `-u` as the peak users and `-t`
+  as the length (see triton_load.users_at); `--user-rps` paces each user (0: back to back).
+- SLO gates: when the run ends, the p95/p99 latency (`--slo-p95-ms`, `--slo-p99-ms`) and failure ratio
+  (`--slo-failure-ratio`) of all requests are judged; a failed gate logs "SLO gate <name> FAILED: ..." and the
+  exit code is 1. The verdict is written as slo.json beside the `--csv` files (or the `--html` report).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import gevent.lock
+from locust import FastHttpUser, LoadTestShape, User, constant, constant_throughput, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+import triton_load
+
+try:
+    # Before any gRPC channel exists, or gRPC's own threads block the gevent loop and calls silently run one at
+    # a time (grpc/grpc examples/python/gevent, the `grpc.experimental.gevent` module docs).
+    import grpc.experimental.gevent as grpc_gevent
+
+    grpc_gevent.init_gevent()
+    import numpy as np
+    import tritonclient.grpc as triton_grpc
+    from tritonclient.utils import InferenceServerException
+except ImportError:  # the official locustio/locust image: HTTP users only
+    triton_grpc = None
+
+log = logging.getLogger("triton-load")
+
+HERE = Path(__file__).resolve().parent
+SETUP_TIMEOUT_S = 10
+GRPC_PORT = 8001
+# Exit codes: Locust's own 1 for failed requests is replaced by the SLO verdict; 2 when no workload could be built.
+EXIT_SLO_FAILED, EXIT_SETUP_FAILED = 1, 2
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("Triton", "what to send (see charts/triton-loadtest/files/locustfile.py)")
+    group.add_argument("--model", default="image_classifier", help="model to infer on")
+    group.add_argument("--protocol", choices=("http", "grpc"), default="http", help="http (FastHttpUser) or grpc (tritonclient.grpc)")
+    group.add_argument("--payload", choices=("labelled", "random"), default="labelled",
+                       help="labelled: images of known class, wrong answers fail; random: tensors of the model's shapes, status only")
+    group.add_argument("--encoding", choices=("binary", "json"), default="binary", help="HTTP body: the binary tensor extension or plain JSON")
+    group.add_argument("--batch-size", type=int, default=1, help="items per request (the batch dimension)")
+    group.add_argument("--grpc-address", default="", help="host:port for gRPC (default: the --host name, port 8001)")
+    group.add_argument("--user-rps", type=float, default=0.0, help="requests per second per user; 0 sends back to back")
+    shapes = parser.add_argument_group("Load shape", "-u is the peak users, -t the length of the run")
+    shapes.add_argument("--shape", choices=triton_load.SHAPES, default="step", help="step, spike, soak or diurnal")
+    shapes.add_argument("--step-count", type=int, default=4, help="step: equal steps up to -u")
+    shapes.add_argument("--spike-base-fraction", type=float, default=0.25, help="spike: users between bursts, as a fraction of -u")
+    shapes.add_argument("--spike-count", type=int, default=1, help="spike: bursts in the run")
+    shapes.add_argument("--spike-fraction", type=float, default=0.2, help="spike: share of each period spent at -u")
+    shapes.add_argument("--diurnal-hours", default=",".join(f"{h:g}" for h in triton_load.DIURNAL_HOURS),
+                        help="diurnal: 24 fractions of -u, one per hour from midnight; the day lasts -t")
+    slo = parser.add_argument_group("SLO gates", "judged over all requests at the end; 0 turns a latency gate off")
+    slo.add_argument("--slo-p95-ms", type=float, default=triton_load.Slo.p95_ms, help="largest p95 latency, ms")
+    slo.add_argument("--slo-p99-ms", type=float, default=triton_load.Slo.p99_ms, help="largest p99 latency, ms")
+    slo.add_argument("--slo-failure-ratio", type=float, default=triton_load.Slo.max_failure_ratio, help="largest failed/all ratio")
+
+
+@events.init.add_listener
+def keep_the_chosen_protocol(environment, runner, **_kwargs) -> None:
+    # Only the master (or a local runner) picks user classes and runs the shape; a worker spawns what the master
+    # tells it to, and only learns the master's options when the test starts.
+    if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    try:
+        shape_settings(environment.parsed_options)
+    except triton_load.ShapeError as error:
+        log.error("%s", error)
+        raise SystemExit(EXIT_SETUP_FAILED) from None  # Locust logs and ignores an Exception from an init listener
+    wanted = TritonGrpcUser if environment.parsed_options.protocol == "grpc" else TritonHttpUser
+    environment.user_classes = [wanted]
+    environment.available_user_classes = {wanted.__name__: wanted}
+
+
+# --- the workload: built once per process from the model's metadata ------------------------------------------
+
+
+class Workload:
+    """The prepared requests for one (protocol, address, model, payload, batch) and how to check their answers."""
+
+    def __init__(self, spec: triton_load.ModelSpec, payloads: list[triton_load.Payload], name: str):
+        self.spec = spec
+        self.payloads = payloads
+        self.name = name
+        self.next_index = 0
+        self.prepared: list = []
+
+    def next(self) -> tuple[triton_load.Payload, object]:
+        index = self.next_index % len(self.payloads)
+        self.next_index += 1
+        return self.payloads[index], self.prepared[index]
+
+
+_workloads: dict[tuple, Workload] = {}
+_workload_lock = gevent.lock.Semaphore()
+_setup_errors: list[str] = []
+
+
+def workload_for(key: tuple, build) -> Workload:
+    with _workload_lock:
+        if key not in _workloads:
+            _workloads[key] = build()
+        return _workloads[key]
+
+
+def payloads_for(spec: triton_load.ModelSpec, options) -> list[triton_load.Payload]:
+    if options.payload == "labelled":
+        images = triton_load.load_labelled_images(HERE / triton_load.LABELLED_IMAGES_FILE)
+        return triton_load.labelled_payloads(spec, images, options.batch_size)
+    return triton_load.random_payloads(spec, options.batch_size)
+
+
+def give_up(user: User, error: Exception) -> None:
+    """The model cannot be loaded as asked: say why once, stop the run (exit code 2)."""
+    message = f"cannot load {user.environment.parsed_options.model}: {error}"
+    if message not in _setup_errors:
+        _setup_errors.append(message)
+        log.error(message)
+    user.environment.process_exit_code = EXIT_SETUP_FAILED
+    user.environment.runner.quit()
+    raise StopUser()
+
+
+def pacing(options):
+    return constant_throughput(options.user_rps) if options.user_rps > 0 else constant(0)
+
+
+class TritonHttpUser(FastHttpUser):
+    """KServe v2 over HTTP: `POST /v2/models/<model>/infer`, JSON or binary, one request after another."""
+
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def wait_time(self):
+        return self._pacing(self)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self._pacing = pacing(options)
+        key = ("http", self.host, options.model, options.payload, options.encoding, options.batch_size)
+        try:
+            self.workload = workload_for(key, lambda: self._build(options))
+        except (triton_load.ModelError, OSError, ValueError, KeyError) as error:
+            give_up(self, error)
+        self.path = f"/v2/models/{urllib.parse.quote(options.model)}/infer"
+        self.binary = options.encoding == "binary"
+
+    def _build(self, options) -> Workload:
+        base = f"{self.host.rstrip('/')}/v2/models/{urllib.parse.quote(options.model)}"
+        # Plain urllib (cooperative under gevent) so that setup is not counted as load.
+        metadata, config = (_get_json(url) for url in (base, f"{base}/config"))
+        spec = triton_load.model_spec(metadata, config, options.batch_size)
+        workload = Workload(spec, payloads_for(spec, options), f"{options.model} http {options.encoding} x{options.batch_size}")
+        for payload in workload.payloads:
+            if options.encoding == "binary":
+                body, header_length = triton_load.http_binary_body(spec, payload)
+                headers = {"Content-Type": "application/octet-stream", triton_load.BINARY_HEADER: str(header_length)}
+            else:
+                body, headers = triton_load.http_json_body(spec, payload), {"Content-Type": "application/json"}
+            workload.prepared.append((body, headers))
+        log.info("HTTP workload %s: %d prepared requests from %s metadata", workload.name, len(workload.payloads), spec.name)
+        return workload
+
+    @task
+    def infer(self) -> None:
+        payload, (body, headers) = self.workload.next()
+        with self.client.post(self.path, data=body, headers=headers, name=self.workload.name, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+                return
+            header_length = response.headers.get(triton_load.BINARY_HEADER)
+            try:
+                outputs = triton_load.parse_http_response(response.content, int(header_length) if header_length else None)
+            except (ValueError, KeyError) as error:
+                response.failure(f"unreadable answer: {error}")
+                return
+            error = triton_load.check_answer(self.workload.spec, payload, outputs)
+            if error:
+                response.failure(error)
+
+
+def _get_json(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=SETUP_TIMEOUT_S) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise triton_load.ModelError(f"GET {url}: HTTP {error.code} {error.read()[:200]!r}") from None
+
+
+class WrongAnswer(Exception):
+    """The server answered, but not with the class drawn in the image."""
+
+
+class TritonGrpcUser(User):
+    """KServe v2 over gRPC with tritonclient.grpc (one channel per user); each call is reported to Locust."""
+
+    def wait_time(self):
+        return self._pacing(self)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self._pacing = pacing(options)
+        if triton_grpc is None:
+            give_up(self, RuntimeError("--protocol grpc needs tritonclient[grpc] (the official Locust image lacks it; see loadtests/README.md)"))
+        self.address = options.grpc_address or f"{urllib.parse.urlsplit(self.host or 'http://127.0.0.1').hostname}:{GRPC_PORT}"
+        self.client = triton_grpc.InferenceServerClient(self.address)
+        self.model = options.model
+        key = ("grpc", self.address, options.model, options.payload, options.batch_size)
+        try:
+            self.workload = workload_for(key, lambda: self._build(options))
+        except (triton_load.ModelError, InferenceServerException, ValueError, KeyError) as error:
+            give_up(self, error)
+
+    def _build(self, options) -> Workload:
+        metadata = self.client.get_model_metadata(options.model, as_json=True, client_timeout=SETUP_TIMEOUT_S)
+        config = self.client.get_model_config(options.model, as_json=True, client_timeout=SETUP_TIMEOUT_S)
+        spec = triton_load.model_spec(metadata, config, options.batch_size)
+        workload = Workload(spec, payloads_for(spec, options), f"{options.model} grpc x{options.batch_size}")
+        for payload in workload.payloads:
+            inputs = []
+            for tensor, shape, values in payload.inputs:
+                infer_input = triton_grpc.InferInput(tensor.name, shape, tensor.datatype)
+                infer_input.set_data_from_numpy(np.asarray(values, dtype=triton_grpc_dtype(tensor.datatype)).reshape(shape))
+                inputs.append(infer_input)
+            if payload.expected is not None:
+                outputs = [triton_grpc.InferRequestedOutput(spec.labelled_output, class_count=1)]
+            else:
+                outputs = [triton_grpc.InferRequestedOutput(output.name) for output in spec.outputs]
+            workload.prepared.append((inputs, outputs))
+        log.info("gRPC workload %s: %d prepared requests from %s metadata", workload.name, len(workload.payloads), spec.name)
+        return workload
+
+    def on_stop(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+    @task
+    def infer(self) -> None:
+        payload, (inputs, outputs) = self.workload.next()
+        started = time.perf_counter()
+        exception, length = None, 0
+        try:
+            result = self.client.infer(self.model, inputs, outputs=outputs)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            length = result.get_response().ByteSize()
+            names = [output.name() for output in outputs]
+            error = triton_load.check_answer(self.workload.spec, payload, {name: result.as_numpy(name).ravel().tolist() for name in names})
+            if error:
+                exception = WrongAnswer(error)
+        except InferenceServerException as error:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            exception = error
+        self.environment.events.request.fire(
+            request_type="grpc", name=self.workload.name, response_time=elapsed_ms, response_length=length, exception=exception, context={}
+        )
+
+
+def triton_grpc_dtype(datatype: str):
+    from tritonclient.utils import triton_to_np_dtype
+
+    return triton_to_np_dtype(datatype)
+
+
+# --- the load shape ----------------------------------------------------------------------------------------------
+
+
+class TritonProfile(LoadTestShape):
+    """The --shape chosen on the command line; -u is its peak, -t its length (defaults in triton_load)."""
+
+    use_common_options = True
+
+    def tick(self):
+        options = self.runner.environment.parsed_options
+        if not hasattr(self, "settings"):
+            self.settings = shape_settings(options)
+            log.info("shape %s: %s", options.shape, self.settings)
+        users = triton_load.users_at(options.shape, self.get_run_time(), self.settings)
+        if users is None:
+            return None
+        # Every change of level lands within a second, whatever -r says (headless Locust defaults it to 1 user/s,
+        # which would smear a spike over many seconds); pace requests with --user-rps instead.
+        return users, self.settings.peak_users
+
+
+def shape_settings(options) -> triton_load.ShapeSettings:
+    return triton_load.ShapeSettings(
+        peak_users=options.num_users or triton_load.DEFAULT_PEAK_USERS,
+        duration_s=float(options.run_time or triton_load.DEFAULT_DURATION_S[options.shape]),
+        step_count=options.step_count,
+        spike_base_fraction=options.spike_base_fraction,
+        spike_count=options.spike_count,
+        spike_fraction=options.spike_fraction,
+        diurnal_hours=triton_load.parse_hours(options.diurnal_hours),
+    )
+
+
+# --- SLO gates ------------------------------------------------------------------------------------------------------
+
+
+@events.quitting.add_listener
+def judge_the_run(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    options = environment.parsed_options
+    total = environment.stats.total
+    slo = triton_load.Slo(p95_ms=options.slo_p95_ms, p99_ms=options.slo_p99_ms, max_failure_ratio=options.slo_failure_ratio)
+    verdict = triton_load.evaluate(
+        slo, total.num_requests, total.fail_ratio, total.get_response_time_percentile(0.95) or 0.0, total.get_response_time_percentile(0.99) or 0.0
+    )
+    for gate in verdict.gates:
+        (log.info if gate.passed else log.error)(gate.line)
+    if _setup_errors:
+        environment.process_exit_code = EXIT_SETUP_FAILED
+    elif not verdict.passed:
+        environment.process_exit_code = EXIT_SLO_FAILED
+    elif not environment.runner.exceptions:
+        # Failures within the allowed ratio pass; an exception in this file never does (Locust's own exit code).
+        environment.process_exit_code = 0
+    report_dir = _report_dir(options)
+    if report_dir is not None:
+        report = {
+            "passed": verdict.passed and not _setup_errors,
+            "shape": options.shape,
+            "model": options.model,
+            "protocol": options.protocol,
+            "setup_errors": _setup_errors,
+            "gates": [{"name": g.name, "option": g.option, "limit": g.limit, "measured": g.measured, "passed": g.passed} for g in verdict.gates],
+            "runner": "master" if isinstance(environment.runner, MasterRunner) else "local",
+        }
+        os.makedirs(report_dir, exist_ok=True)
+        Path(report_dir, "slo.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _report_dir(options) -> str | None:
+    for path in (options.csv_prefix, options.html_file):
+        if path:
+            return os.path.dirname(path) or "."
+    return None

@@ -1,0 +1,200 @@
+"""What the load profiles compute, checked without Locust or a server: the shapes, KServe v2 requests and answers
+(against tritonclient.http's own encoder and parser), the labelled images, the SLO gates.
+
+charts/triton-loadtest/files/triton_load.py is run in-process like a model's own code (no __pycache__ written
+into the chart); the locustfile itself is only ever run by Locust (tests/local/test_load_profiles.py).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.http as http_client
+
+from tests.harness.model_config import MODELS_DIR, load_python_source
+from tests.harness.render import CHARTS_DIR, REPO_ROOT
+
+FILES = CHARTS_DIR / "triton-loadtest" / "files"
+triton_load = load_python_source(FILES / "triton_load.py", "loadtest_triton_load")
+
+# What GET /v2/models/image_classifier and .../config answer (Triton 2.51, the shipped config), trimmed.
+METADATA = {"name": "image_classifier", "versions": ["1"], "platform": "python",
+            "inputs": [{"name": "IMAGE", "datatype": "FP32", "shape": [-1, 3, 32, 32]}],
+            "outputs": [{"name": "PROBABILITIES", "datatype": "FP32", "shape": [-1, 8]}, {"name": "TOP_CLASS", "datatype": "INT64", "shape": [-1, 1]}]}
+CONFIG = {"name": "image_classifier", "max_batch_size": 16,
+          "output": [{"name": "PROBABILITIES", "label_filename": "labels.txt"}, {"name": "TOP_CLASS", "label_filename": ""}]}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return triton_load.model_spec(METADATA, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return triton_load.load_labelled_images(FILES / triton_load.LABELLED_IMAGES_FILE)
+
+
+class TestShapes:
+    settings = triton_load.ShapeSettings(peak_users=8, duration_s=40.0)
+
+    def test_step_climbs_in_equal_steps_to_the_peak(self):
+        assert [triton_load.users_at("step", t, self.settings) for t in (0, 9.9, 10, 20, 30, 39.9)] == [2, 2, 4, 6, 8, 8]
+
+    def test_spike_bursts_to_the_peak_mid_period_from_the_base(self):
+        settings = triton_load.ShapeSettings(peak_users=8, duration_s=40.0, spike_count=2, spike_fraction=0.2)
+        # two periods of 20 s, bursts over 8-12 s and 28-32 s
+        assert [triton_load.users_at("spike", t, settings) for t in (0, 7.9, 8, 11.9, 12, 28, 33)] == [2, 2, 8, 8, 2, 8, 2]
+
+    def test_soak_holds_the_peak(self):
+        assert {triton_load.users_at("soak", t, self.settings) for t in range(40)} == {8}
+
+    def test_diurnal_replays_the_day_compressed_into_the_run(self):
+        settings = triton_load.ShapeSettings(peak_users=100, duration_s=24.0)  # one second per hour
+        assert [triton_load.users_at("diurnal", t, settings) for t in (0, 3.5, 15, 23.5)] == [30, 15, 100, 34]
+
+    @pytest.mark.parametrize("shape", triton_load.SHAPES)
+    def test_every_shape_ends_with_the_run(self, shape):
+        assert triton_load.users_at(shape, 39.99, self.settings) >= 1
+        assert triton_load.users_at(shape, 40.0, self.settings) is None
+
+    def test_an_unknown_shape_is_refused(self):
+        with pytest.raises(triton_load.ShapeError, match="unknown --shape 'ramp'"):
+            triton_load.users_at("ramp", 0, self.settings)
+
+    @pytest.mark.parametrize(("field", "value", "option"), [
+        ("peak_users", 0, "--users"), ("step_count", 0, "--step-count"), ("spike_fraction", 1.0, "--spike-fraction"),
+        ("diurnal_hours", (0.5,) * 23, "--diurnal-hours"),
+    ])
+    def test_settings_out_of_range_name_the_option(self, field, value, option):
+        with pytest.raises(triton_load.ShapeError, match=option):
+            triton_load.ShapeSettings(**{field: value})
+
+    def test_diurnal_hours_parse_and_refuse_a_wrong_count(self):
+        assert triton_load.parse_hours(",".join(["0.5"] * 24)) == (0.5,) * 24
+        with pytest.raises(triton_load.ShapeError, match="has 3 values; it needs 24"):
+            triton_load.parse_hours("1,2,3")
+
+
+class TestModelSpec:
+    def test_built_from_metadata_and_config(self, spec):
+        assert spec.max_batch_size == 16 and spec.labelled_output == "PROBABILITIES"
+        assert spec.inputs == (triton_load.Tensor("IMAGE", "FP32", (3, 32, 32)),)
+        assert spec.request_shape(spec.inputs[0], 4) == [4, 3, 32, 32]
+
+    def test_grpc_json_answers_give_the_same_spec(self, spec):
+        # tritonclient.grpc as_json: int64 shapes as strings, the config wrapped in "config"
+        grpc_metadata = {**METADATA, "inputs": [{**METADATA["inputs"][0], "shape": ["-1", "3", "32", "32"]}],
+                         "outputs": [{**o, "shape": [str(d) for d in o["shape"]]} for o in METADATA["outputs"]]}
+        assert triton_load.model_spec(grpc_metadata, {"config": CONFIG}) == spec
+
+    @pytest.mark.parametrize("batch", [0, 17])
+    def test_a_batch_the_model_cannot_take_is_refused(self, batch):
+        with pytest.raises(triton_load.ModelError, match="takes 1 to 16 items"):
+            triton_load.model_spec(METADATA, CONFIG, batch)
+
+    def test_labelled_payload_needs_a_labelled_output(self, images):
+        unlabelled = triton_load.model_spec(METADATA, {**CONFIG, "output": []})
+        with pytest.raises(triton_load.ModelError, match="no output with a label_filename"):
+            triton_load.labelled_payloads(unlabelled, images, 1)
+
+    def test_labelled_payload_needs_the_images_shape(self, images):
+        other = triton_load.model_spec({**METADATA, "inputs": [{"name": "X", "datatype": "FP32", "shape": [-1, 10]}]}, CONFIG)
+        with pytest.raises(triton_load.ModelError, match="use --payload random"):
+            triton_load.labelled_payloads(other, images, 1)
+
+    def test_random_payload_follows_the_metadata(self, spec):
+        payload = triton_load.random_payloads(spec, 2, count=1)[0]
+        (tensor, shape, values), = payload.inputs
+        assert shape == [2, 3, 32, 32] and len(values) == 2 * 3 * 32 * 32 and payload.expected is None
+
+
+class TestLabelledImages:
+    def test_the_file_is_what_the_generator_makes(self):
+        completed = subprocess.run([sys.executable, str(REPO_ROOT / "ci" / "loadtest" / "labelled_images.py"), "--check"],
+                                   capture_output=True, text=True, timeout=60, env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"})
+        assert completed.returncode == 0, completed.stderr
+
+    def test_the_served_network_names_every_stored_image_as_labelled(self, images, network):
+        classifier = network.load_classifier(MODELS_DIR / "image_classifier" / "1" / "weights.pt")
+        batch = np.asarray([images.values(i) for i in range(len(images.classes))], dtype=np.float32).reshape(-1, *images.dims)
+        with torch.inference_mode():
+            predicted = classifier(torch.from_numpy(batch)).numpy().argmax(axis=1)
+        labels = (MODELS_DIR / "image_classifier" / "labels.txt").read_text().split()
+        assert [labels[i] for i in predicted] == list(images.classes)
+        assert len(set(images.classes)) == len(labels)  # every class is exercised
+
+
+class TestKServeEncoding:
+    def test_binary_body_is_byte_for_byte_what_tritonclient_sends(self, spec, images):
+        payload = triton_load.labelled_payloads(spec, images, 2)[0]
+        body, header_length = triton_load.http_binary_body(spec, payload)
+        (tensor, shape, values), = payload.inputs
+        reference_input = http_client.InferInput("IMAGE", shape, "FP32")
+        reference_input.set_data_from_numpy(np.asarray(values, dtype=np.float32).reshape(shape), binary_data=True)
+        output = http_client.InferRequestedOutput("PROBABILITIES", binary_data=True, class_count=1)
+        reference, reference_length = http_client.InferenceServerClient.generate_request_body([reference_input], outputs=[output])
+        assert json.loads(body[:header_length]) == json.loads(reference[:reference_length])
+        assert body[header_length:] == reference[reference_length:]
+
+    def test_json_body_carries_the_same_request(self, spec, images):
+        payload = triton_load.labelled_payloads(spec, images, 1)[0]
+        request = json.loads(triton_load.http_json_body(spec, payload))
+        assert request["inputs"][0]["shape"] == [1, 3, 32, 32] and len(request["inputs"][0]["data"]) == 3072
+        assert request["outputs"] == [{"name": "PROBABILITIES", "parameters": {"classification": 1}}]
+
+    def test_binary_answer_parses_as_tritonclient_parses_it(self):
+        labels = [b"0.97:4:disk", b"0.88:5:ring"]
+        blob = b"".join(struct.pack("<I", len(label)) + label for label in labels)
+        header = json.dumps({"model_name": "m", "outputs": [{"name": "PROBABILITIES", "datatype": "BYTES", "shape": [2, 1],
+                                                             "parameters": {"binary_data_size": len(blob)}}]}).encode()
+        ours = triton_load.parse_http_response(header + blob, len(header))
+        theirs = http_client.InferResult.from_response_body(header + blob, header_length=len(header)).as_numpy("PROBABILITIES")
+        assert ours["PROBABILITIES"] == [value.decode() for value in theirs.ravel()] == ["0.97:4:disk", "0.88:5:ring"]
+
+
+class TestAnswers:
+    def test_the_right_classes_pass(self, spec, images):
+        payload = triton_load.labelled_payloads(spec, images, 2)[0]
+        answer = {"PROBABILITIES": [f"0.9:{i}:{name}" for i, name in enumerate(payload.expected)]}
+        assert triton_load.check_answer(spec, payload, answer) is None
+
+    def test_a_wrong_class_fails_naming_both(self, spec, images):
+        payload = triton_load.labelled_payloads(spec, images, 1)[1]  # vertical_stripes
+        error = triton_load.check_answer(spec, payload, {"PROBABILITIES": [b"0.99:0:horizontal_stripes"]})
+        assert error == "wrong class: item 0: expected vertical_stripes, got horizontal_stripes"
+
+    def test_a_missing_output_fails(self, spec, images):
+        payload = triton_load.labelled_payloads(spec, images, 1)[0]
+        assert "missing" in triton_load.check_answer(spec, payload, {})
+
+
+class TestSloGates:
+    slo = triton_load.Slo(p95_ms=50, p99_ms=100, max_failure_ratio=0.01)
+
+    def test_a_run_within_every_limit_passes(self):
+        verdict = triton_load.evaluate(self.slo, requests=1000, failure_ratio=0.005, p95_ms=40, p99_ms=90)
+        assert verdict.passed and [g.name for g in verdict.gates] == ["requests", "failure-ratio", "p95", "p99"]
+
+    @pytest.mark.parametrize(("measured", "failed"), [
+        ({"p95_ms": 51}, ["p95"]), ({"p99_ms": 101}, ["p99"]), ({"failure_ratio": 0.02}, ["failure-ratio"]),
+        ({"p95_ms": 60, "failure_ratio": 0.5}, ["failure-ratio", "p95"]),
+    ])
+    def test_each_gate_fails_on_its_own_and_says_so(self, measured, failed):
+        verdict = triton_load.evaluate(self.slo, **{"requests": 1000, "failure_ratio": 0.0, "p95_ms": 40, "p99_ms": 90, **measured})
+        assert [g.name for g in verdict.failed] == failed
+        assert all("FAILED" in g.line and g.option in g.line for g in verdict.failed)
+
+    def test_a_run_without_requests_fails(self):
+        verdict = triton_load.evaluate(self.slo, requests=0, failure_ratio=0.0, p95_ms=0, p99_ms=0)
+        assert [g.name for g in verdict.failed] == ["requests"]
+
+    def test_a_zero_latency_limit_turns_the_gate_off(self):
+        verdict = triton_load.evaluate(triton_load.Slo(p95_ms=0, p99_ms=0), requests=10, failure_ratio=0.0, p95_ms=9e9, p99_ms=9e9)
+        assert verdict.passed and [g.name for g in verdict.gates] == ["requests", "failure-ratio"]

@@ -1,0 +1,106 @@
+"""The in-cluster load test (charts/triton-loadtest): one source for the locustfile, the master and workers wired
+to each other and to the target, and bad values refused by both Helm majors naming the value path."""
+
+from __future__ import annotations
+
+import configparser
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST, find
+from tests.harness import render as helm
+from tests.harness.errors import error_lines
+
+pytestmark = pytest.mark.render
+
+CHART = "triton-loadtest"
+FILES = helm.CHARTS_DIR / CHART / "files"
+OFFICIAL_IMAGE_GRPC = {"target": {"protocol": "grpc"}}
+CUSTOM_IMAGE = {"image": {"repository": "registry.example.com/locust-tritonclient"}}
+
+
+def render(values: dict | None = None) -> list[dict]:
+    return helm.render(CHART, values=values or {}, kube_version=KUBE_HIGHEST)
+
+
+def container(objects: list[dict], component: str) -> dict:
+    deployment = find(objects, "Deployment", f"-{component}")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def flags(objects: list[dict], component: str) -> dict[str, str]:
+    return {arg.partition("=")[0]: arg.partition("=")[2] for arg in container(objects, component)["args"]}
+
+
+class TestOneSourceForTheLocustfile:
+    def test_the_configmap_holds_exactly_the_files_make_loadtest_runs(self):
+        data = find(render(), "ConfigMap")["data"]
+        on_disk = {path.name: path.read_text() for path in FILES.iterdir() if path.is_file()}
+        assert set(data) == set(on_disk) == {"locustfile.py", "triton_load.py", "labelled-images.json"}
+        assert data == on_disk
+
+    def test_make_loadtest_runs_the_chart_file(self):
+        config = configparser.ConfigParser()
+        config.read_string("[locust]\n" + (helm.REPO_ROOT / "loadtests" / "locust.conf").read_text())
+        assert (helm.REPO_ROOT / config["locust"]["locustfile"]).resolve() == (FILES / "locustfile.py").resolve()
+
+    def test_pods_roll_when_the_locustfile_changes(self):
+        # The negative pair of the checksum: the same files give the same annotation in both Deployments.
+        objects = render()
+        sums = {d["spec"]["template"]["metadata"]["annotations"]["checksum/locustfile"] for d in objects if d["kind"] == "Deployment"}
+        assert len(sums) == 1 and len(next(iter(sums))) == 64
+
+
+class TestMasterAndWorkers:
+    def test_master_runs_the_profile_the_values_choose(self):
+        args = flags(render({"target": {"host": "http://t:8000", "model": "m"}, "load": {"shape": "spike", "users": 40, "runTime": "5m"},
+                             "slo": {"p95Ms": 50}}), "master")
+        assert {k: args[k] for k in ("--host", "--model", "--shape", "--users", "--run-time", "--slo-p95-ms", "--protocol")} == {
+            "--host": "http://t:8000", "--model": "m", "--shape": "spike", "--users": "40", "--run-time": "5m", "--slo-p95-ms": "50", "--protocol": "http"}
+        assert "--master" in args and "--autostart" in args
+
+    def test_master_waits_for_the_web_ui_when_autostart_is_off(self):
+        assert "--autostart" not in flags(render({"load": {"autostart": False}}), "master")
+
+    def test_workers_connect_to_the_master_service(self):
+        objects = render()
+        service = find(objects, "Service", "-master")
+        args = flags(objects, "worker")
+        assert args["--master-host"] == service["metadata"]["name"]
+        assert int(args["--master-port"]) == next(p["port"] for p in service["spec"]["ports"] if p["name"] == "master")
+        assert service["spec"]["selector"] == find(objects, "Deployment", "-master")["spec"]["selector"]["matchLabels"]
+
+    @pytest.mark.parametrize(("replicas", "processes"), [(2, 1), (3, 4)])
+    def test_master_expects_every_worker_process(self, replicas, processes):
+        objects = render({"workers": {"replicas": replicas, "processes": processes}})
+        assert flags(objects, "master")["--expect-workers"] == str(replicas * processes)
+        assert ("--processes" in flags(objects, "worker")) == (processes > 1)
+
+    def test_grpc_with_an_image_that_has_tritonclient(self):
+        assert flags(render({**CUSTOM_IMAGE, **OFFICIAL_IMAGE_GRPC}), "master")["--protocol"] == "grpc"
+
+    def test_network_policies_follow_the_switch(self):
+        assert sum(o["kind"] == "NetworkPolicy" for o in render()) == 2
+        assert not [o for o in render({"networkPolicy": {"enabled": False}}) if o["kind"] == "NetworkPolicy"]
+
+
+BAD_VALUES = {
+    "grpc with the official image": (OFFICIAL_IMAGE_GRPC, "target.protocol"),
+    "json over grpc": ({**CUSTOM_IMAGE, "target": {"protocol": "grpc"}, "load": {"encoding": "json"}}, "load.encoding"),
+    "fewer users than worker processes": ({"workers": {"replicas": 4, "processes": 8}}, "load.users"),
+    "extra arg repeating a value": ({"load": {"extraArgs": ["--users=5"]}}, "load.extraArgs"),
+    "unknown shape": ({"load": {"shape": "ramp"}}, "load.shape"),
+    "zero users": ({"load": {"users": 0}}, "load.users"),
+    "run time in words": ({"load": {"runTime": "ten minutes"}}, "load.runTime"),
+    "failure ratio above 1": ({"slo": {"failureRatio": 2}}, "slo.failureRatio"),
+    "host without a scheme": ({"target": {"host": "triton:8000"}}, "target.host"),
+    "misspelt key": ({"load": {"shapes": "step"}}, "load.shapes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_bad_value_is_rejected_by_both_helms_naming_the_path(case):
+    values, path = BAD_VALUES[case]
+    by_helm = [error_lines(helm.render_error(CHART, values=values, helm=major, kube_version=KUBE_HIGHEST).stderr, CHART) for major in helm.HELM_MAJORS]
+    assert by_helm[0] == by_helm[1]
+    assert path in {found for found, _ in by_helm[0]}, by_helm[0]
