@@ -64,6 +64,8 @@ NEW_VALUES = {
     "global.imageRegistry": "registry.example.com",
     "global.imagePullSecrets": ["pull"],
     "global.commonLabels": {"team": "ml"},
+    "global.server.nameOverride": "triton",
+    "global.server.fullnameOverride": "shared-triton",
     "nameOverride": "renamed",
     "fullnameOverride": "renamed",
     "image.repository": "registry.example.com/triton",

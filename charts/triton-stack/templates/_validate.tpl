@@ -7,6 +7,11 @@ Umbrella checks: the reserved component sections, and guardrails that must agree
 {{- fail (printf "\n%s.enabled: the triton-%s subchart is not shipped in this version of triton-stack. Set %s.enabled to false." $section $section $section) -}}
 {{- end -}}
 {{- end -}}
+{{- range $key := list "nameOverride" "fullnameOverride" -}}
+{{- if get $.Values.server $key -}}
+{{- fail (printf "\nserver.%s: set global.server.%s instead, so that every subchart that refers to the server's Services and pods (routing, monitoring, batch, NOTES) uses the same name." $key $key) -}}
+{{- end -}}
+{{- end -}}
 {{- $pc := .Values.guardrails.priorityClass -}}
 {{- if and $pc.create .Values.server.priorityClassName (ne $pc.name .Values.server.priorityClassName) -}}
 {{- fail (printf "\nguardrails.priorityClass.name: %q differs from server.priorityClassName %q, so the inference pods would not use the class the chart creates. Make them the same." $pc.name .Values.server.priorityClassName) -}}

@@ -32,3 +32,18 @@ def test_notes_give_the_headless_grpc_target_only_when_it_exists(tmp_path):
     headless = find(helm.render("triton-stack", [helm.VALUES_DIR / "dev.yaml", values], kube_version=KUBE_HIGHEST), "Service", "-grpc-headless")
     assert f"dns:///{headless['metadata']['name']}.{helm.DEFAULT_NAMESPACE}.svc.cluster.local:8001" in notes
     assert "round_robin" not in helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
+
+
+def test_server_overrides_are_set_once_in_global_and_reach_every_name(tmp_path):
+    values = tmp_path / "named.yaml"
+    values.write_text("global:\n  server:\n    fullnameOverride: shared-triton\nserver:\n  service:\n    grpcHeadless:\n      enabled: true\n")
+    objects = helm.render("triton-stack", [helm.VALUES_DIR / "dev.yaml", values], kube_version=KUBE_HIGHEST)
+    names = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "Service")}
+    assert names == {"shared-triton", "shared-triton-metrics", "shared-triton-grpc-headless"}
+    notes = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml", values], kube_version=KUBE_HIGHEST)
+    assert "http://shared-triton.inference.svc:8000" in notes and "dns:///shared-triton-grpc-headless." in notes
+
+
+def test_server_overrides_under_server_are_refused_pointing_to_global():
+    error = helm.render_error("triton-stack", values={"server": {"nameOverride": "x"}}, kube_version=KUBE_HIGHEST)
+    assert "server.nameOverride: set global.server.nameOverride instead" in error.stderr
