@@ -34,7 +34,7 @@ FORBIDDEN_SELECTOR_LABELS = ("app.kubernetes.io/version", "helm.sh/chart")
 RESTRICTED_VOLUME_TYPES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
 }
-WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Rollout"}
 
 CHECKOV_SKIPS_FILE = REPO_ROOT / "ci" / "checkov-skips.yaml"
 CHECKOV_BIN = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
@@ -50,6 +50,12 @@ def pod_specs(objects: Iterable[dict]) -> Iterator[tuple[str, dict]]:
             yield f"{kind}/{name}", obj["spec"]["template"]["spec"]
         elif kind == "CronJob":
             yield f"CronJob/{name}", obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif kind == "AnalysisTemplate":
+            # Argo Rollouts runs a job provider's Job as written: its pod is one of ours too.
+            for metric in obj["spec"].get("metrics", []):
+                job = (metric.get("provider") or {}).get("job")
+                if job:
+                    yield f"AnalysisTemplate/{name}/{metric['name']}", job["spec"]["template"]["spec"]
 
 
 def restricted_violations(pod_spec: dict) -> list[str]:

@@ -74,3 +74,21 @@ def validate_object(obj: dict, kube_version: str) -> None:
         first = errors[0]
         path = "/".join(str(p) for p in first.absolute_path)
         raise ObjectInvalid(f"{describe(obj)}: at '{path}': {first.message}")
+    for embedded in _embedded_core_objects(obj):
+        validate_object(embedded, kube_version)
+
+
+def _embedded_core_objects(obj: dict) -> list[dict]:
+    """Core objects a custom resource carries whose CRD leaves them unchecked (x-kubernetes-preserve-unknown-fields):
+    an Argo Rollout's pod template, checked as a Deployment's, and an AnalysisTemplate's job provider, as a Job."""
+    metadata = {"name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace", "default")}
+    if obj.get("kind") == "Rollout" and "template" in obj.get("spec", {}):
+        spec = {"selector": obj["spec"]["selector"], "template": obj["spec"]["template"]}
+        return [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}]
+    if obj.get("kind") == "AnalysisTemplate":
+        return [
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": {**metadata, "name": f"{metadata['name']}-{metric['name']}"}, "spec": metric["provider"]["job"]["spec"]}
+            for metric in obj["spec"].get("metrics", [])
+            if "job" in (metric.get("provider") or {})
+        ]
+    return []

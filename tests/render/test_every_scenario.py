@@ -39,9 +39,13 @@ def test_every_object_carries_the_recommended_labels_and_stable_selectors(scenar
     assert {name: found for name, found in problems.items() if found} == {}
 
 
+# Charts that run no pod of their own (Istio objects, the promotion gate's Job aside).
+CHARTS_WITHOUT_PODS = {"triton-routing"}
+
+
 def test_every_pod_meets_the_restricted_pod_security_standard(scenario: Scenario):
     pods = list(policy.pod_specs(scenario.render(kube_version=KUBE_HIGHEST)))
-    assert pods, f"{scenario.name} renders no pod"
+    assert bool(pods) != (scenario.chart in CHARTS_WITHOUT_PODS), f"{scenario.name} renders {len(pods)} pods"
     violations = {name: policy.restricted_violations(spec) for name, spec in pods}
     assert {name: found for name, found in violations.items() if found} == {}
 

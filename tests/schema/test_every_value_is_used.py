@@ -59,6 +59,30 @@ CONTEXTS = {
     "target.protocol": {"image": {"repository": "registry.example.com/locust-tritonclient"}},
 }
 
+CANARY = {"enabled": True, "image": {"tag": "24.11-py3"}}
+ROLLOUT = {"enabled": True, "strategy": "argoRollouts"}
+CONTEXTS.update({
+    "triton-server:canary": {"canary": CANARY},
+    "triton-server:canary.autoscaling": {"canary": {**CANARY, "autoscaling": {"mode": "keda"}}},
+    "triton-server:canary.modelRepository.objectStore": {"modelRepository": S3, "canary": CANARY},
+    "triton-server:canary.strategy": {"canary": ROLLOUT},
+    "triton-server:canary.rollout": {"canary": ROLLOUT},
+    "triton-routing:canary": {"canary": {"enabled": True}},
+    "triton-routing:canary.mirror": {"canary": {"enabled": True, "mirror": {"enabled": True}}},
+    "triton-routing:faultDrill": {"faultDrill": {"enabled": True}},
+    "triton-routing:gateway": {"gateway": {"enabled": True, "hosts": ["triton.example.com"]}},
+    "triton-routing:fullnameOverride": {"gateway": {"enabled": True, "hosts": ["triton.example.com"]}},
+    "triton-routing:authorization": {"authorization": {"enabled": True, "inferenceNamespaces": ["apps"]}},
+    "triton-routing:promotion": {"canary": {"enabled": True}, "promotion": {"enabled": True}},
+    "triton-routing:faultDrill.delay": {"faultDrill": {"enabled": True, "delay": {"percentage": 10}}},
+    "triton-routing:global": {"canary": {"enabled": True}, "promotion": {"enabled": True}},
+    "triton-routing:server.ports.metrics": {"mtls": {"strict": True}},
+    "triton-stack:routing": {"routing": {"enabled": True}},
+    "triton-stack:routing.canary": {"server": {"canary": CANARY}, "routing": {"enabled": True, "canary": {"enabled": True}}},
+})
+# Extra values for the changed render only: switching the canary to the tracks strategy needs something to try.
+AFTER_EXTRA = {"triton-server:canary.strategy": {"canary": {"image": {"tag": "24.11-py3"}}}}
+
 # Values whose type alone does not say what a valid different value is.
 NEW_VALUES = {
     "global.imageRegistry": "registry.example.com",
@@ -137,6 +161,49 @@ NEW_VALUES = {
     "service.ports.http": 9000,
     "service.ports.grpc": 9001,
     "helmTest.image.repository": "registry.example.com/curl",
+    # triton-server canary
+    "canary.image.repository": "registry.example.com/triton",
+    "canary.image.tag": "24.12-py3",
+    "canary.image.digest": "sha256:" + "d" * 64,
+    "canary.modelRepository.pvc.claimName": "other-models",
+    "canary.modelRepository.pvc.subPath": "v2",
+    "canary.modelRepository.objectStore.uri": "s3://b/m2",
+    "canary.rollout.steps": [{"setWeight": 20}],
+    # triton-routing
+    "canary.header": "x-track",
+    "canary.mirror.percentage": 20,
+    "connectionPool.connectTimeout": "10s",
+    "connectionPool.idleTimeout": "600s",
+    "outlierDetection.interval": "20s",
+    "outlierDetection.baseEjectionTime": "60s",
+    "timeout": "30s",
+    "retries.perTryTimeout": "5s",
+    "retries.http": "5xx",
+    "retries.grpc": "unavailable",
+    "faultDrill.header": "x-drill",
+    "faultDrill.abort.percentage": 20,
+    "faultDrill.delay.percentage": 10,
+    "faultDrill.delay.fixedDelay": "5s",
+    "gateway.hosts": ["other.example.com"],
+    "gateway.selector": {"istio": "gateway-two"},
+    "gateway.tls.credentialName": "triton-cert",
+    "authorization.inferenceNamespaces": ["other"],
+    "authorization.inferencePrincipals": ["cluster.local/ns/apps/sa/client"],
+    "authorization.metricsNamespaces": ["observability"],
+    "authorization.adminPrincipals": ["cluster.local/ns/ops/sa/admin"],
+    "promotion.prometheus.address": "http://prometheus.observability.svc:9090",
+    "promotion.trackLabel": "track",
+    "promotion.interval": "2m",
+    "promotion.maxFailureRatio": 0.05,
+    "promotion.maxLatencyRatio": 1.5,
+    "promotion.loadTest.image.repository": "registry.example.com/locust",
+    "promotion.loadTest.image.tag": "2.48.0",
+    "promotion.loadTest.image.digest": "sha256:" + "e" * 64,
+    "promotion.loadTest.configMap": "other-loadtest",
+    "promotion.loadTest.model": "image_classifier_nobatch",
+    "promotion.loadTest.duration": "2m",
+    "promotion.loadTest.sloP95Ms": 200,
+    "promotion.loadTest.sloFailureRatio": 0.05,
     "helmTest.image.tag": "8.12.0",
     "helmTest.image.digest": "sha256:" + "b" * 64,
     "helmTest.model": "m2",
@@ -162,9 +229,10 @@ NEW_VALUES = {
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
-CHECK_ONLY = {"drain.marginSeconds": 100, "gpu.mig.capacity.nodes": 1, "gpu.mig.capacity.gpusPerNode": 1, "gpu.mig.capacity.slicesPerGpu": 1}
+CHECK_ONLY = {"routing.canary.enabled": False, "drain.marginSeconds": 100, "gpu.mig.capacity.nodes": 1, "gpu.mig.capacity.gpusPerNode": 1, "gpu.mig.capacity.slicesPerGpu": 1}
 # Reserved sections: setting them is meant to fail the render (tests/render/stack); they change nothing else.
-RESERVED = {"routing.enabled", "monitoring.enabled", "logging.enabled"}
+# Reserved sections, and the subcharts' own `enabled` (the umbrella's condition; unused when the chart is installed alone).
+RESERVED = {"monitoring.enabled", "logging.enabled", "enabled"}
 
 
 def nested(path: str, value) -> dict:
@@ -205,14 +273,18 @@ def cases(chart: str):
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack") + cases("triton-loadtest")
+CASES = cases("triton-server") + cases("triton-stack") + cases("triton-routing") + cases("triton-loadtest")
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])
 def test_changing_the_value_changes_the_render(chart, path, node):
     import yaml
 
-    context = next((CONTEXTS[prefix] for prefix in sorted(CONTEXTS, key=len, reverse=True) if path == prefix or path.startswith(prefix + ".")), {})
+    # A "<chart>:<prefix>" context wins over a plain "<prefix>" one (two charts may share a value path).
+    scoped = {key.split(":", 1)[1]: value for key, value in CONTEXTS.items() if key.startswith(f"{chart}:")}
+    plain = {key: value for key, value in CONTEXTS.items() if ":" not in key}
+    context = next((contexts[prefix] for contexts in (scoped, plain) for prefix in sorted(contexts, key=len, reverse=True)
+                    if path == prefix or path.startswith(prefix + ".")), {})
     defaults = yaml.safe_load((helm.CHARTS_DIR / chart / "values.yaml").read_text())
     current = current_value(merged(defaults, context), path)
     if path in CHECK_ONLY:
@@ -220,7 +292,8 @@ def test_changing_the_value_changes_the_render(chart, path, node):
         assert path in error.stderr
         return
     before = helm.render(chart, values=context, kube_version=KUBE_HIGHEST)
-    after = helm.render(chart, values=merged(context, nested(path, changed_value(path, node, current))), kube_version=KUBE_HIGHEST)
+    after_values = merged(merged(context, AFTER_EXTRA.get(f"{chart}:{path}", {})), nested(path, changed_value(path, node, current)))
+    after = helm.render(chart, values=after_values, kube_version=KUBE_HIGHEST)
     assert before != after, f"{chart}: changing {path} changed nothing in the render"
 
 

@@ -68,6 +68,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--batch-size", type=int, default=1, help="items per request (the batch dimension)")
     group.add_argument("--grpc-address", default="", help="host:port for gRPC (default: the --host name, port 8001)")
     group.add_argument("--user-rps", type=float, default=0.0, help="requests per second per user; 0 sends back to back")
+    group.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                       help="added to every inference request (an HTTP header, gRPC metadata), e.g. x-triton-track=canary to force a track; repeatable")
     shapes = parser.add_argument_group("Load shape", "-u is the peak users, -t the length of the run")
     shapes.add_argument("--shape", choices=triton_load.SHAPES, default="step", help="step, spike, soak or diurnal")
     shapes.add_argument("--step-count", type=int, default=4, help="step: equal steps up to -u")
@@ -147,6 +149,17 @@ def give_up(user: User, error: Exception) -> None:
     raise StopUser()
 
 
+def extra_headers(options) -> dict[str, str]:
+    """--header NAME=VALUE items as a dict; names lower-cased (gRPC metadata keys must be). ValueError when malformed."""
+    headers = {}
+    for item in options.header or []:
+        name, separator, value = item.partition("=")
+        if not separator or not name.strip():
+            raise ValueError(f"--header {item!r}: expected NAME=VALUE")
+        headers[name.strip().lower()] = value
+    return headers
+
+
 def pacing(options):
     return constant_throughput(options.user_rps) if options.user_rps > 0 else constant(0)
 
@@ -170,6 +183,10 @@ class TritonHttpUser(FastHttpUser):
             give_up(self, error)
         self.path = f"/v2/models/{urllib.parse.quote(options.model)}/infer"
         self.binary = options.encoding == "binary"
+        try:
+            self.extra_headers = extra_headers(options)
+        except ValueError as error:
+            give_up(self, error)
 
     def _build(self, options) -> Workload:
         base = f"{self.host.rstrip('/')}/v2/models/{urllib.parse.quote(options.model)}"
@@ -190,7 +207,7 @@ class TritonHttpUser(FastHttpUser):
     @task
     def infer(self) -> None:
         payload, (body, headers) = self.workload.next()
-        with self.client.post(self.path, data=body, headers=headers, name=self.workload.name, catch_response=True) as response:
+        with self.client.post(self.path, data=body, headers={**headers, **self.extra_headers}, name=self.workload.name, catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
                 return
@@ -231,6 +248,10 @@ class TritonGrpcUser(User):
         self.address = options.grpc_address or f"{urllib.parse.urlsplit(self.host or 'http://127.0.0.1').hostname}:{GRPC_PORT}"
         self.client = triton_grpc.InferenceServerClient(self.address)
         self.model = options.model
+        try:
+            self.extra_headers = extra_headers(options)
+        except ValueError as error:
+            give_up(self, error)
         key = ("grpc", self.address, options.model, options.payload, options.batch_size)
         try:
             self.workload = workload_for(key, lambda: self._build(options))
@@ -267,7 +288,7 @@ class TritonGrpcUser(User):
         started = time.perf_counter()
         exception, length = None, 0
         try:
-            result = self.client.infer(self.model, inputs, outputs=outputs)
+            result = self.client.infer(self.model, inputs, outputs=outputs, headers=self.extra_headers or None)
             elapsed_ms = (time.perf_counter() - started) * 1000
             length = result.get_response().ByteSize()
             names = [output.name() for output in outputs]

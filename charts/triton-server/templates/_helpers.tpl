@@ -252,9 +252,55 @@ an error, so its fallback holds the replica count rather than reading 0 and scal
 ) -}}
 {{- end -}}
 
-{{/* The Deployment an autoscaler targets (the stable track). */}}
+{{/* The workload a track runs in: the stable track under the release's full name, the canary beside it. */}}
 {{- define "triton-server.autoscaling.workload" -}}
-{{- include "triton-common.names.fullname" . -}}
+{{- include "triton-server.workload.name" . -}}
+{{- end -}}
+
+{{- define "triton-server.workload.name" -}}
+{{- if eq (.ctx.track | default "stable") "canary" -}}
+{{- include "triton-common.names.suffixed" (dict "ctx" .ctx "suffix" "canary") -}}
+{{- else -}}
+{{- include "triton-common.names.fullname" (dict "ctx" .ctx) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The tracks the chart runs as its own workloads, as a JSON list: "stable", and "canary" when canary.enabled with
+the tracks strategy (with argoRollouts the controller makes the canary pods from the one Rollout).
+*/}}
+{{- define "triton-server.tracks" -}}
+{{- $canary := .ctx.Values.canary -}}
+{{- toJson (ternary (list "stable" "canary") (list "stable") (and $canary.enabled (eq $canary.strategy "tracks"))) -}}
+{{- end -}}
+
+{{/*
+The values a track runs with, as JSON: the chart's values, and for the canary its own image, model repository
+location, replicas and autoscaler bounds (canary.*) in place of the stable track's. Everything else (flags,
+probes, resources, GPUs, the scaling signal and behavior) is shared, so the two tracks differ only in what is
+being tried. A tag without a digest drops the stable digest, which would otherwise still pin the old image.
+*/}}
+{{- define "triton-server.track.values" -}}
+{{- $v := deepCopy .ctx.Values -}}
+{{- if eq .track "canary" -}}
+{{- $c := $v.canary -}}
+{{- if or $c.image.tag $c.image.digest $c.image.repository -}}
+{{- $_ := set $v.image "repository" ($c.image.repository | default $v.image.repository) -}}
+{{- $_ := set $v.image "tag" ($c.image.tag | default $v.image.tag) -}}
+{{- $_ := set $v.image "digest" $c.image.digest -}}
+{{- end -}}
+{{- with $c.modelRepository.pvc.claimName -}}{{- $_ := set $v.modelRepository.pvc "claimName" . -}}{{- end -}}
+{{- with $c.modelRepository.pvc.subPath -}}{{- $_ := set $v.modelRepository.pvc "subPath" . -}}{{- end -}}
+{{- with $c.modelRepository.objectStore.uri -}}{{- $_ := set $v.modelRepository.objectStore "uri" . -}}{{- end -}}
+{{- $_ := set $v "replicaCount" $c.replicaCount -}}
+{{- $_ := set $v.autoscaling "mode" $c.autoscaling.mode -}}
+{{- $_ := set $v.autoscaling "minReplicas" $c.autoscaling.minReplicas -}}
+{{- $_ := set $v.autoscaling "maxReplicas" $c.autoscaling.maxReplicas -}}
+{{- /* Scheduled floors and the forecast size the stable track; the canary scales on its own queue only. */ -}}
+{{- $_ := set $v.autoscaling.scheduled "windows" list -}}
+{{- $_ := set $v.autoscaling.predictive "enabled" false -}}
+{{- end -}}
+{{- toJson $v -}}
 {{- end -}}
 
 {{/*

@@ -192,10 +192,40 @@ GPU without them.
 {{- end -}}
 {{- end -}}
 
+{{- /* Canary: a track that differs from stable, in a way its repository type can take, with one owner of the rollout. */ -}}
+{{- $c := $v.canary -}}
+{{- $canaryPods := 0 -}}
+{{- if $c.enabled -}}
+{{- $changes := or $c.image.repository $c.image.tag $c.image.digest $c.modelRepository.pvc.claimName $c.modelRepository.pvc.subPath $c.modelRepository.objectStore.uri -}}
+{{- if eq $c.strategy "tracks" -}}
+{{- if not $changes -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.enabled" "message" (printf "is true, but %scanary.image and %scanary.modelRepository change nothing: the canary would run exactly what stable runs. Set the image tag or the model repository location the canary should try." $p $p)) $fail) -}}
+{{- end -}}
+{{- if and (or $c.modelRepository.pvc.claimName $c.modelRepository.pvc.subPath) (ne $repo.type "pvc") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.modelRepository.pvc" "message" (printf "is set, but %smodelRepository.type is %s. Set the canary's %s location instead." $p $repo.type (ternary "objectStore.uri" "model repository" (eq $repo.type "objectStore")))) $fail) -}}
+{{- end -}}
+{{- if and $c.modelRepository.objectStore.uri (ne $repo.type "objectStore") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.modelRepository.objectStore.uri" "message" (printf "is set, but %smodelRepository.type is %s. Set the canary's pvc location instead." $p $repo.type)) $fail) -}}
+{{- end -}}
+{{- if and $c.modelRepository.objectStore.uri (not (regexMatch (printf "^%s://" (first (splitList ":" $repo.objectStore.uri))) $c.modelRepository.objectStore.uri)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.modelRepository.objectStore.uri" "message" (printf "%q is another object store than %smodelRepository.objectStore.uri %q: the pods' credentials and download volume are the stable track's. Keep the scheme (and account)." $c.modelRepository.objectStore.uri $p $repo.objectStore.uri)) $fail) -}}
+{{- end -}}
+{{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.autoscaling.minReplicas" "message" (printf "%d is above %scanary.autoscaling.maxReplicas %d." (int $c.autoscaling.minReplicas) $p (int $c.autoscaling.maxReplicas))) $fail) -}}
+{{- end -}}
+{{- $canaryPods = ternary (int $c.autoscaling.maxReplicas) (int $c.replicaCount) (ne $c.autoscaling.mode "none") -}}
+{{- else -}}
+{{- if $changes -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.strategy" "message" (printf "is argoRollouts, where a rollout is a change of %simage or %smodelRepository itself (the controller runs old and new side by side); %scanary.image and %scanary.modelRepository belong to the tracks strategy. Clear them." $p $p $p $p)) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* MIG: a profile the GPU model offers, one slice per pod, no more pods than the declared slices. */ -}}
 {{- $surge := ternary (int $v.updateStrategy.maxSurge) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
 {{- $most := ternary (int $v.autoscaling.maxReplicas) (int $v.replicaCount) $autoscaled -}}
-{{- include "triton-common.gpu.validate" (dict "ctx" .ctx "gpu" $v.gpu "path" "gpu" "replicas" (add $most $surge) "replicasPath" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) "replicasText" (printf "%s%s + %supdateStrategy.maxSurge" $p (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) $p)) -}}
+{{- $canaryText := ternary (printf " + %scanary.%s" $p (ternary "autoscaling.maxReplicas" "replicaCount" (ne $c.autoscaling.mode "none"))) "" (gt $canaryPods 0) -}}
+{{- include "triton-common.gpu.validate" (dict "ctx" .ctx "gpu" $v.gpu "path" "gpu" "replicas" (add $most $surge $canaryPods) "replicasPath" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) "replicasText" (printf "%s%s + %supdateStrategy.maxSurge%s" $p (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) $p $canaryText)) -}}
 
 {{- /* An exposed Service behind a policy that admits only the namespace's own pods serves nobody outside. */ -}}
 {{- if and $v.networkPolicy.enabled (ne $v.service.type "ClusterIP") (not $v.networkPolicy.inferenceFrom) -}}

@@ -2,7 +2,7 @@
 Umbrella checks: the reserved component sections, and guardrails that must agree with the server values.
 */}}
 {{- define "triton-stack.validate" -}}
-{{- range $section := list "routing" "monitoring" "logging" -}}
+{{- range $section := list "monitoring" "logging" -}}
 {{- if (get $.Values $section).enabled -}}
 {{- fail (printf "\n%s.enabled: the triton-%s subchart is not shipped in this version of triton-stack. Set %s.enabled to false." $section $section $section) -}}
 {{- end -}}
@@ -16,6 +16,7 @@ Umbrella checks: the reserved component sections, and guardrails that must agree
 {{- if and $pc.create .Values.server.priorityClassName (ne $pc.name .Values.server.priorityClassName) -}}
 {{- fail (printf "\nguardrails.priorityClass.name: %q differs from server.priorityClassName %q, so the inference pods would not use the class the chart creates. Make them the same." $pc.name .Values.server.priorityClassName) -}}
 {{- end -}}
+{{- include "triton-stack.validate.routing" . -}}
 {{- include "triton-stack.validate.quota" . -}}
 {{- include "triton-stack.validate.limitRange" . -}}
 {{- end -}}
@@ -210,5 +211,31 @@ resource would hand a GPU to every container in the namespace.
 {{- include "triton-common.quantity.binary" .value -}}
 {{- else -}}
 {{- toString (.value | float64) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Routing and the server must agree: the ports the routes use, whether a canary track exists, and who owns the
+weights (the chart with the tracks strategy, the Argo Rollout with argoRollouts).
+*/}}
+{{- define "triton-stack.validate.routing" -}}
+{{- $server := .Values.server -}}
+{{- $routing := .Values.routing -}}
+{{- $rollout := and $server.canary.enabled (eq $server.canary.strategy "argoRollouts") -}}
+{{- if and $rollout (not $routing.enabled) -}}
+{{- fail "\nserver.canary.strategy: argoRollouts steps the traffic through the Istio routes of triton-routing. Set routing.enabled (and routing.canary.enabled, routing.promotion.enabled) to true, or use the tracks strategy." -}}
+{{- end -}}
+{{- if $routing.enabled -}}
+{{- range $port := list "http" "grpc" "metrics" -}}
+{{- if ne (int (get $server.service.ports $port)) (int (get $routing.server.ports $port)) -}}
+{{- fail (printf "\nrouting.server.ports.%s: %d differs from server.service.ports.%s %d, so the routes would miss the Service. Make them the same." $port (int (get $routing.server.ports $port)) $port (int (get $server.service.ports $port))) -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (toString $routing.canary.enabled) (toString $server.canary.enabled) -}}
+{{- fail (printf "\nrouting.canary.enabled: %v, but server.canary.enabled is %v. Set both: the routes need a canary track to send to, and a canary track behind the mesh needs its route." $routing.canary.enabled $server.canary.enabled) -}}
+{{- end -}}
+{{- if ne (toString $routing.promotion.enabled) (toString $rollout) -}}
+{{- fail (printf "\nrouting.promotion.enabled: %v, but the server's canary strategy is %s. The promotion gate is the Argo Rollout's analysis: enable it exactly when server.canary.strategy is argoRollouts (with server.canary.enabled)." $routing.promotion.enabled (ternary "argoRollouts" (printf "%s (canary %s)" $server.canary.strategy (ternary "on" "off" $server.canary.enabled)) $rollout)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
