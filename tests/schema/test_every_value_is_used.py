@@ -182,7 +182,7 @@ NEW_VALUES = {
     "retries.grpc": "unavailable",
     "faultDrill.header": "x-drill",
     "faultDrill.abort.percentage": 20,
-    "faultDrill.delay.percentage": 10,
+    "faultDrill.delay.percentage": 30,
     "faultDrill.delay.fixedDelay": "5s",
     "gateway.hosts": ["other.example.com"],
     "gateway.selector": {"istio": "gateway-two"},
