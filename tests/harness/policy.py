@@ -107,6 +107,17 @@ def label_violations(obj: dict) -> list[str]:
     return problems
 
 
+def admitted_peers(network_policy: dict) -> dict[str, list[dict]]:
+    """Port -> every peer that any ingress rule of a NetworkPolicy admits on it, across all rules: a second
+    rule on a port adds its peers (Kubernetes ORs the rules). A rule without ports admits on "<every port>",
+    one without `from` admits "<every source>"."""
+    admitted: dict[str, list[dict]] = {}
+    for rule in network_policy["spec"].get("ingress") or []:
+        for port in rule.get("ports") or [{"port": "<every port>"}]:
+            admitted.setdefault(port["port"], []).extend(rule.get("from") or [{"<every source>": True}])
+    return admitted
+
+
 def autoscaled_targets(objects: Iterable[dict]) -> set[tuple[str, str]]:
     """(kind, name) of workloads that an HPA or a KEDA ScaledObject owns."""
     objects = list(objects)
