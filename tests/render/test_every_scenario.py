@@ -64,8 +64,8 @@ def test_production_like_environments_meet_the_availability_rules(name: str, def
 
 @pytest.mark.parametrize("name", ["dev", "ci-kind"])
 def test_availability_rules_flag_single_replica_environments(name: str, default_renders):
-    # The negative pair: the same rules do catch a one-replica render.
-    assert any("replica" in problem for problem in policy.availability_violations(default_renders[name]))
+    # The negative pair: the same rules do catch a one-replica render, and nothing else in it.
+    assert policy.availability_violations(default_renders[name]) == ["Deployment/triton-server: 1 replica(s); staging and production need at least 2"]
 
 
 def test_kind_configmap_items_are_exactly_the_served_model_files():
