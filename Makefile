@@ -15,7 +15,7 @@ CHARTS := triton-common triton-server triton-stack
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup bench-model-analyzer clean
+.PHONY: help setup system-packages venv checkov helm node perf-analyzer dependencies test test-cluster test-render lint docs up bench bench-render bench-batching bench-startup bench-model-analyzer mutate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
 	$(PY) ci/docs/sync_readme.py
+
+mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a throwaway copy, offline tiers; lists survivors (~45 min)
+	$(PY) -m ci.mutate.run
 
 VALUES ?= values/local.yaml
 # CPUs the model-analyzer benchmark gives the server: request (what values/local.yaml requests), a number, or all.

@@ -164,6 +164,19 @@ def test_script_rebuilds_over_a_partial_engine_left_by_a_killed_build(tmp_path, 
     assert not partial.exists()
 
 
+def test_script_rebuilds_an_empty_engine_instead_of_serving_it(tmp_path, stand_ins):
+    # A zero-byte engine (a full disk, a copy cut short) is no engine: it is built again, not served.
+    bin_dir, calls = stand_ins
+    empty = cache_dir(model_volume(tmp_path)) / "image_classifier_trt.plan"
+    empty.parent.mkdir(parents=True)
+    empty.touch()
+    completed, _, repository = run_build_script(tmp_path, bin_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert "image_classifier_trt: building from onnx/model.onnx" in completed.stdout
+    assert len(calls.read_text().splitlines()) == 1
+    assert (repository / "image_classifier_trt" / "1" / "model.plan").read_text() == "engine\n"
+
+
 def assert_fails_leaving_no_engine(completed, source, repository, message):
     assert completed.returncode == 1, (completed.stdout, completed.stderr)
     assert f"engine build: {message}" in completed.stderr, completed.stderr
