@@ -98,6 +98,13 @@ class TestScriptSucceeds:
         assert infer.headers["Content-Type"] == "application/json"
         assert json.loads(infer.body) == {"inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 0, 0]}]}
 
+    def test_brackets_and_escaped_quotes_inside_strings_are_not_structure(self):
+        answer = ANSWER.replace('"name":"OUTPUT0"', r'"name":"OUT]}\"[{"')
+        assert json.loads(answer)["outputs"][0]["name"] == 'OUT]}"[{'
+        with ScriptedPeer({READY: [Answer(200)], INFER: [Answer(200, answer)]}) as peer:
+            completed = run_script(peer.url)
+        assert completed.returncode == 0, completed.stderr
+
     def test_checks_readiness_only_when_no_model_is_named(self):
         with ScriptedPeer({READY: [Answer(200)]}) as peer:
             completed = run_script(peer.url, {})
