@@ -9,7 +9,7 @@ with .venv, .tools and node_modules as symlinks to the checkout's, and the rende
 (TRITON_STACK_RENDER_CACHE), so neither the checkout nor its cache is touched. The unmutated copy runs
 first: the tiers must pass there, or no verdict on a mutation would mean anything. Each mutation then gets
 a fresh copy and `pytest -m "not local and not cluster" -x -q -p no:cacheprovider tests/render tests/lint
-...`; a failing run (exit 1, or 2 for an error while collecting) kills the mutation, a passing run means it
+...` (less the catalogue's own test, which every mutant fails by construction); a failing run (exit 1, or 2 for an error while collecting) kills the mutation, a passing run means it
 survived. A mutation whose text to find is not in its file exactly once is stale and not run.
 
 Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ PYTEST_ARGS = ["-m", "not local and not cluster", "-x", "-q", "-p", "no:cachepro
 # saves importing torch and the Triton clients in every run.
 FIRST_TIERS = ("render", "lint", "schema")
 SKIPPED_TIERS = ("local", "cluster", "harness")
+# The catalogue's own test checks each text to find against the unmutated templates: a mutant fails it by
+# construction, so it would "catch" every mutation.
+NOT_RUN_ON_MUTANTS = ("tests/lint/test_mutation_catalogue.py",)
 # Per mutation: a run that takes longer is stopped and reported as broken, never as caught.
 RUN_TIMEOUT_SECONDS = 900
 KILLED_EXIT_CODES = {1, 2}
@@ -87,6 +91,7 @@ def run_tiers(copy: Path, render_cache: Path, workers: int) -> tuple[int, str, f
     tiers = sorted((p.name for p in (copy / "tests").iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name not in SKIPPED_TIERS),
                    key=lambda name: (FIRST_TIERS.index(name) if name in FIRST_TIERS else len(FIRST_TIERS), name))
     command = [str(copy / ".venv" / "bin" / "python"), "-m", "pytest", *PYTEST_ARGS, *(f"tests/{tier}" for tier in tiers)]
+    command += [f"--ignore={path}" for path in NOT_RUN_ON_MUTANTS]
     if workers > 1:
         command += ["-n", str(workers), "--dist", "loadscope"]
     env = {**os.environ, "TRITON_STACK_RENDER_CACHE": str(render_cache), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -141,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the copies (printed) instead of deleting them")
     args = parser.parse_args(argv)
 
+    # SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copies are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
     catalogue = mutations.load()
     if args.only:
