@@ -224,3 +224,19 @@ class TestAvailability:
         pdb = self.pdb({"matchLabels": SERVER})
         pdb["spec"] = {"minAvailable": 2, "selector": pdb["spec"]["selector"]}
         assert policy.availability_violations([STABLE, pdb]) == ["PodDisruptionBudget/server: minAvailable 2 >= 2 replicas blocks drains"]
+
+
+class TestStableSelectors:
+    def test_a_selector_reading_version_or_chart_is_flagged_wherever_it_is(self):
+        labels = {**SERVER, "app.kubernetes.io/version": "2.51.0"}
+        spread = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                  "labelSelector": {"matchExpressions": [{"key": "helm.sh/chart", "operator": "Exists"}]}}
+        obj = deployment("server", labels, topologySpreadConstraints=[spread])
+        problems = [p for p in policy.label_violations(obj) if "selects by" in p]
+        assert problems == [
+            "spec.selector selects by app.kubernetes.io/version",
+            "spec.template.spec.topologySpreadConstraints[0].labelSelector selects by helm.sh/chart",
+        ]
+
+    def test_selectors_of_name_instance_component_and_track_pass(self):
+        assert [p for p in policy.label_violations(STABLE) if "selects by" in p] == []
