@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-routing triton-stack triton-loadtes
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer mutate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
 	$(PY) -m ci.docs.sync_readme
+
+mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a throwaway copy, offline tiers; lists survivors (~45 min)
+	$(PY) -m ci.mutate.run
 
 VALUES ?= values/local.yaml
 # CPUs the model-analyzer benchmark gives the server: request (what values/local.yaml requests), a number, or all.

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import yaml
 
+from tests.harness import selectors
 from tests.harness.render import REPO_ROOT
 
 RECOMMENDED_LABELS = (
@@ -125,48 +126,56 @@ def label_violations(obj: dict) -> list[str]:
     template_labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
     if template_labels is not None:
         problems += [f"pod template missing label {label}" for label in RECOMMENDED_LABELS if label not in template_labels]
-    for selector in _selectors(obj):
-        problems += [f"selector uses {label}" for label in FORBIDDEN_SELECTOR_LABELS if label in selector]
+    for reference in selectors.references([obj]):
+        problems += [f"{reference.field} selects by {label}" for label in FORBIDDEN_SELECTOR_LABELS if label in selectors.label_keys(reference)]
     return problems
 
 
-def _selectors(obj: dict) -> Iterator[dict]:
-    spec = obj.get("spec") or {}
-    if obj["kind"] == "Service":
-        yield spec.get("selector") or {}
-    elif "selector" in spec and isinstance(spec["selector"], dict):
-        yield spec["selector"].get("matchLabels") or {}
-    if obj["kind"] == "NetworkPolicy":
-        yield (spec.get("podSelector") or {}).get("matchLabels") or {}
+def admitted_peers(network_policy: dict) -> dict[str, list[dict]]:
+    """Port -> every peer that any ingress rule of a NetworkPolicy admits on it, across all rules: a second
+    rule on a port adds its peers (Kubernetes ORs the rules). A rule without ports admits on "<every port>",
+    one without `from` admits "<every source>"."""
+    admitted: dict[str, list[dict]] = {}
+    for rule in network_policy["spec"].get("ingress") or []:
+        for port in rule.get("ports") or [{"port": "<every port>"}]:
+            admitted.setdefault(port["port"], []).extend(rule.get("from") or [{"<every source>": True}])
+    return admitted
 
 
 def autoscaled_targets(objects: Iterable[dict]) -> set[tuple[str, str]]:
     """(kind, name) of workloads that an HPA or a KEDA ScaledObject owns."""
-    targets = set()
-    for obj in objects:
-        if obj["kind"] == "HorizontalPodAutoscaler":
-            ref = obj["spec"]["scaleTargetRef"]
-            targets.add((ref["kind"], ref["name"]))
-        elif obj["kind"] == "ScaledObject":
-            ref = obj["spec"]["scaleTargetRef"]
-            targets.add((ref.get("kind", "Deployment"), ref["name"]))
-    return targets
+    objects = list(objects)
+    return {
+        (target.kind, target.name)
+        for reference in selectors.references(objects)
+        if reference.field == "spec.scaleTargetRef"
+        for target in selectors.selected(objects, reference)
+    }
 
 
 def availability_violations(objects: list[dict]) -> list[str]:
-    """The availability rules for staging and production renders.
+    """The availability rules for staging and production renders, as one line per problem.
 
-    At least two replicas (or an autoscaler minimum of two); a PDB that still lets a drain evict a pod;
-    RollingUpdate with maxUnavailable 0, or an explicit Recreate; no replicas field on an autoscaled workload.
+    At least two replicas (or an autoscaler minimum of two); a PDB that selects some workload's pods and still
+    lets a drain evict a pod; an autoscaler whose scaleTargetRef is a rendered workload; RollingUpdate with
+    maxUnavailable 0, or an explicit Recreate; no replicas field on an autoscaled workload. Selection follows
+    tests/harness/selectors.py (matchExpressions included).
     """
     problems = []
-    autoscaled = autoscaled_targets(objects)
     minimums = {}
-    for obj in objects:
-        if obj["kind"] == "HorizontalPodAutoscaler":
-            minimums[obj["spec"]["scaleTargetRef"]["name"]] = obj["spec"].get("minReplicas", 1)
-        elif obj["kind"] == "ScaledObject":
-            minimums[obj["spec"]["scaleTargetRef"]["name"]] = obj["spec"].get("minReplicaCount", 0)
+    autoscaled = set()
+    for reference in selectors.references(objects):
+        if reference.field != "spec.scaleTargetRef":
+            continue
+        autoscaler = next(o for o in objects if f"{o['kind']}/{o['metadata']['name']}" == reference.source)
+        targets = selectors.selected(objects, reference)
+        if not targets:
+            _, kind, name = reference.target_ref
+            problems.append(f"{reference.source}: scaleTargetRef {kind}/{name} is no rendered workload; it scales nothing")
+        for target in targets:
+            autoscaled.add((target.kind, target.name))
+            spec = autoscaler["spec"]
+            minimums[target.name] = spec.get("minReplicas", 1) if autoscaler["kind"] == "HorizontalPodAutoscaler" else spec.get("minReplicaCount", 0)
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     for name, deployment in deployments.items():
         spec = deployment["spec"]
@@ -184,21 +193,22 @@ def availability_violations(objects: list[dict]) -> list[str]:
                 problems.append(f"Deployment/{name}: RollingUpdate with maxUnavailable other than 0")
         elif strategy.get("type") != "Recreate":
             problems.append(f"Deployment/{name}: unknown strategy {strategy.get('type')}")
-    for pdb in (o for o in objects if o["kind"] == "PodDisruptionBudget"):
+    workload_kinds = set(selectors.POD_TEMPLATE_KINDS)
+    for reference in selectors.references(objects):
+        if reference.kind != "PodDisruptionBudget":
+            continue
+        pdb = next(o for o in objects if f"{o['kind']}/{o['metadata']['name']}" == reference.source)
         spec = pdb["spec"]
-        selected = [d for d in deployments.values() if _matches(spec["selector"].get("matchLabels", {}), d)]
-        for deployment in selected:
-            replicas = minimums.get(deployment["metadata"]["name"], deployment["spec"].get("replicas", 1))
+        protected = [t for t in selectors.selected(objects, reference) if t.kind in workload_kinds]
+        if not protected:
+            problems.append(f"{reference.source}: selects no workload's pods; it protects nothing and a drain may evict every replica")
+        for target in protected:
+            replicas = minimums.get(target.name, deployments.get(target.name, {}).get("spec", {}).get("replicas", 1))
             if "maxUnavailable" in spec and spec["maxUnavailable"] in (0, "0%"):
-                problems.append(f"PodDisruptionBudget/{pdb['metadata']['name']}: maxUnavailable 0 blocks every drain")
+                problems.append(f"{reference.source}: maxUnavailable 0 blocks every drain")
             if "minAvailable" in spec and isinstance(spec["minAvailable"], int) and spec["minAvailable"] >= replicas:
-                problems.append(f"PodDisruptionBudget/{pdb['metadata']['name']}: minAvailable {spec['minAvailable']} >= {replicas} replicas blocks drains")
+                problems.append(f"{reference.source}: minAvailable {spec['minAvailable']} >= {replicas} replicas blocks drains")
     return problems
-
-
-def _matches(selector: dict, deployment: dict) -> bool:
-    labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
 
 
 def checkov_skips() -> dict[str, str]:

@@ -5,6 +5,7 @@ import pytest
 from tests.conftest import KUBE_HIGHEST
 from tests.harness import render as helm
 from tests.harness import validate
+from tests.harness.errors import error_paths
 
 pytestmark = pytest.mark.render
 
@@ -25,10 +26,12 @@ def test_cached_objects_are_copies():
     assert helm.render("triton-stack", kube_version=KUBE_HIGHEST)[0]["metadata"]["name"] != "changed"
 
 
-def test_errors_carry_helms_stderr():
+def test_errors_carry_helms_stderr_and_command():
     error = helm.render_error("triton-stack", values={"server": {"replicaCount": "x"}}, kube_version=KUBE_HIGHEST)
     assert "values don't meet the specifications of the schema" in error.stderr
-    assert error.stderr in str(error)
+    assert error_paths(error.stderr, "triton-stack") == {"server.replicaCount"}
+    assert error.returncode == 1
+    assert error.command[1:3] == ["template", helm.DEFAULT_RELEASE]
 
 
 def test_render_error_fails_when_helm_renders():
@@ -36,9 +39,30 @@ def test_render_error_fails_when_helm_renders():
         helm.render_error("triton-stack", kube_version=KUBE_HIGHEST)
 
 
-def test_kube_versions_come_from_the_charts():
-    lowest, highest = helm.declared_kube_versions()
-    assert lowest < highest and lowest.startswith("1.") and highest.startswith("1.")
+@pytest.mark.parametrize(("offset", "accepted"), [(-1, False), (0, True)], ids=["below", "lowest"])
+def test_lowest_declared_kube_version_is_where_helm_starts_accepting(offset, accepted):
+    lowest, _ = helm.declared_kube_versions()
+    major, minor, _ = lowest.split(".")
+    assert_helm_accepts(f"{major}.{int(minor) + offset}.0", accepted)
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(0, True), (1, False)], ids=["highest", "above"])
+def test_highest_declared_kube_version_is_where_helm_stops_accepting(offset, accepted):
+    _, highest = helm.declared_kube_versions()
+    major, minor, _ = highest.split(".")
+    assert_helm_accepts(f"{major}.{int(minor) + offset}.0", accepted)
+
+
+def assert_helm_accepts(kube_version: str, accepted: bool) -> None:
+    # Helm itself enforces the charts' kubeVersion: the range the suite tests must be exactly that.
+    if accepted:
+        assert helm.render("triton-stack", kube_version=kube_version)
+    else:
+        import yaml
+
+        constraint = yaml.safe_load((helm.CHARTS_DIR / "triton-stack" / "Chart.yaml").read_text())["kubeVersion"]
+        error = helm.render_error("triton-stack", kube_version=kube_version)
+        assert f"chart requires kubeVersion: {constraint} which is incompatible with Kubernetes v{kube_version}" in error.stderr
 
 
 def test_a_kind_without_a_schema_fails_instead_of_passing():

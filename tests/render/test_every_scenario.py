@@ -68,8 +68,8 @@ def test_production_like_environments_meet_the_availability_rules(name: str, def
 
 @pytest.mark.parametrize("name", ["dev", "ci-kind"])
 def test_availability_rules_flag_single_replica_environments(name: str, default_renders):
-    # The negative pair: the same rules do catch a one-replica render.
-    assert any("replica" in problem for problem in policy.availability_violations(default_renders[name]))
+    # The negative pair: the same rules do catch a one-replica render, and nothing else in it.
+    assert policy.availability_violations(default_renders[name]) == ["Deployment/triton-server: 1 replica(s); staging and production need at least 2"]
 
 
 def test_kind_configmap_items_are_exactly_the_served_model_files():
@@ -117,3 +117,15 @@ def test_kind_configmap_is_refused_naming_the_biggest_file_when_models_outgrow_i
     (models / "image_classifier" / "1" / "weights.pt").write_bytes(b"\0" * builder.MAX_CONFIGMAP_BYTES)
     with pytest.raises(builder.ConfigMapTooLarge, match=r"configMap\.items add up to .* image_classifier/1/weights\.pt \(1048576 bytes\)"):
         builder.build(helm.VALUES_DIR / "ci-kind.yaml", models, "inference")
+
+
+def test_every_emptydir_is_bounded(scenario: Scenario):
+    # A node-disk emptyDir without a sizeLimit can fill the node and evict its neighbours; memory-backed ones
+    # count against the memory limit but are bounded too.
+    unbounded = [
+        f"{name}: {volume['name']}"
+        for name, spec in policy.pod_specs(scenario.render(kube_version=KUBE_HIGHEST))
+        for volume in spec.get("volumes") or []
+        if "emptyDir" in volume and not volume["emptyDir"].get("sizeLimit")
+    ]
+    assert unbounded == []

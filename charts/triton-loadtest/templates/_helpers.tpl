@@ -29,7 +29,8 @@ chart's own: where the locustfile is mounted and the Locust arguments every pod 
   configMap:
     name: {{ include "triton-common.names.fullname" (dict "ctx" .ctx) }}
 - name: tmp
-  emptyDir: {}
+  emptyDir:
+    sizeLimit: 256Mi
 {{- end -}}
 
 {{- define "triton-loadtest.volumeMounts" -}}

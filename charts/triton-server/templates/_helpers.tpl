@@ -198,24 +198,34 @@ every other model linked in from the source volume, each built model as its conf
 {{- define "triton-server.engineBuild.script" -}}
 {{- $v := .ctx.Values -}}
 set -eu
+fail() { echo "engine build: $*" >&2; exit 1; }
 source_dir={{ $v.modelRepository.mountPath }}
 repository={{ include "triton-server.engineBuild.repository" . }}
-product=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1 | tr ' /' '--')
-trt=$({{ $v.engineBuild.trtexec }} --help 2>&1 | sed -n 's/.*TensorRT v\([0-9]*\).*/\1/p' | head -n 1)
-[ -n "$product" ] && [ -n "$trt" ] || { echo "engine build: cannot read the GPU product ($product) or TensorRT version ($trt)" >&2; exit 1; }
+# nvidia-smi reports a broken driver on stdout with a non-zero exit: that text must never become a cache key.
+gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader) || fail "nvidia-smi failed (exit $?): $gpus"
+product=$(printf '%s\n' "$gpus" | head -n 1 | tr ' /' '--')
+trt=$({ {{ $v.engineBuild.trtexec }} --help 2>&1 || true; } | sed -n 's/.*TensorRT v\([0-9]*\).*/\1/p' | head -n 1)
+[ -n "$product" ] && [ -n "$trt" ] || fail "cannot read the GPU product ($product) or TensorRT version ($trt)"
 cache="$source_dir/{{ $v.engineBuild.cacheDir }}/$product-trt$trt"
 mkdir -p "$cache"
 echo "engine build: GPU $product, TensorRT $trt, cache $cache"
 build() { # name version onnx [trtexec args...]
   name=$1; version=$2; onnx=$3; shift 3
   engine="$cache/$name.plan"
+  [ -f "$source_dir/$name/$onnx" ] || fail "$name: no ONNX model at $source_dir/$name/$onnx"
   (
     flock 9
     if [ -s "$engine" ]; then
       echo "engine build: $name: cached"
     else
       echo "engine build: $name: building from $onnx"
-      {{ $v.engineBuild.trtexec }} --onnx="$source_dir/$name/$onnx" --saveEngine="$engine.partial" "$@"
+      # Built under another name and renamed only when whole: a failed or killed build never leaves an engine
+      # that a later pod would take as cached.
+      rm -f "$engine.partial"
+      status=0
+      {{ $v.engineBuild.trtexec }} --onnx="$source_dir/$name/$onnx" --saveEngine="$engine.partial" "$@" || status=$?
+      if [ "$status" -ne 0 ]; then rm -f "$engine.partial"; fail "$name: trtexec failed (exit $status); nothing was cached"; fi
+      if [ ! -s "$engine.partial" ]; then rm -f "$engine.partial"; fail "$name: trtexec exited 0 but wrote no engine"; fi
       mv "$engine.partial" "$engine"
     fi
   ) 9>"$cache/$name.lock"

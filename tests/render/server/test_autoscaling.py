@@ -189,8 +189,7 @@ class TestHpa:
         assert "autoscaling.keda.scaleToZero: needs autoscaling.mode keda" in error_of(autoscaling(mode="hpa", keda={"scaleToZero": True}))
 
 
-class TestRefusals:
-    @pytest.mark.parametrize("values, message", [
+REFUSALS = [
         (autoscaling(mode="keda", minReplicas=5, maxReplicas=4), "autoscaling.minReplicas: 5 is above autoscaling.maxReplicas 4"),
         (autoscaling(mode="keda", predictive={"enabled": True}), "autoscaling.predictive.replicaCapacity: is 0 while autoscaling.predictive.enabled"),
         (autoscaling(mode="keda", signal="gpuUtilization", target=0.7), "autoscaling.signal: gpuUtilization needs GPUs"),
@@ -212,7 +211,20 @@ class TestRefusals:
          'autoscaling.scheduled.windows.1.name: "a" is used by two windows'),
         ({"podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}, **autoscaling(mode="hpa", minReplicas=2)},
          "podDisruptionBudget.maxUnavailable: 2 allows every one of the 2 replicas (autoscaling.minReplicas)"),
-    ])
+    (autoscaling(mode="keda", minReplicas=0), "autoscaling.minReplicas: is 0, which scales Triton to zero"),
+    (autoscaling(mode="hpa", keda={"scaleToZero": True}), "autoscaling.keda.scaleToZero: needs autoscaling.mode keda"),
+    ({"gpu": {"count": 1, "mig": {"strategy": "mixed", "gpuModel": "H100-80GB", "profile": "1g.10gb"}}, **autoscaling(mode="keda", signal="gpuUtilization", target=0.5)},
+     "autoscaling.signal: gpuUtilization cannot be read per MIG slice"),
+    (autoscaling(mode="hpa", scheduled={"windows": [{"name": "a", "days": ["mon"], "start": "08:00", "end": "09:00", "minReplicas": 2}]}),
+     "autoscaling.scheduled.windows: needs autoscaling.mode keda"),
+    ({"replicaCount": None}, "replicaCount: is null or missing"),
+]
+# The refusals as "path: message" lines, for the guard that every render-time check has a rejecting case.
+REFUSAL_MESSAGES = [message for _, message in REFUSALS]
+
+
+class TestRefusals:
+    @pytest.mark.parametrize("values, message", REFUSALS)
     def test_bad_combination_fails_naming_the_value(self, values, message):
         assert message in error_of(values)
 

@@ -2,7 +2,10 @@
 
 The script runs here with stand-ins for the two GPU tools it calls (nvidia-smi and trtexec): this machine
 has no GPU, so the build itself is out of reach, but everything the script decides (the cache key, cached
-versus built, the composed repository Triton serves) is exercised.
+versus built, the composed repository Triton serves) is exercised, and so is each way the tools fail: a
+driver that nvidia-smi cannot reach, no GPU listed, a trtexec without a version, a build that fails half
+way or writes nothing, a missing ONNX model. Each must stop the pod with a message and leave no engine
+that a later pod would take as built.
 """
 
 import os
@@ -64,46 +67,77 @@ class TestRendered:
         assert message in error_of(values)
 
 
+# The init container's tools and paths as rendered here; the run swaps them for the stand-ins and temporary
+# directories of each test, line by line, so the rest of the script runs exactly as rendered.
+TRTEXEC = "/opt/tensorrt/bin/trtexec"
+BUILD_VALUES = {**ENGINE_BUILD, "engineBuild": {**ENGINE_BUILD["engineBuild"], "trtexec": TRTEXEC}}
+GPU_NAME = "NVIDIA H100 80GB HBM3"
+TRT_BANNER = "&&&& RUNNING TensorRT.trtexec [TensorRT v100500] # trtexec --help"
+# What nvidia-smi prints, on stdout, with exit 9, when the driver is gone.
+DRIVER_GONE = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running."
+
+
+def stand_in(path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
 @pytest.fixture
 def stand_ins(tmp_path):
     """nvidia-smi and trtexec stand-ins on PATH: the GPU's name, TensorRT's banner, and a build that writes
-    the engine file and records each call."""
+    the engine file and records each call. Tests rewrite one of them to fail."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "trtexec-calls"
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3'\n")
-    (bin_dir / "trtexec").write_text(
-        "#!/bin/sh\n"
-        'case "$1" in --help) echo "&&&& RUNNING TensorRT.trtexec [TensorRT v100500] # trtexec --help"; exit 0;; esac\n'
+    stand_in(bin_dir / "nvidia-smi", f"echo '{GPU_NAME}'\n")
+    stand_in(
+        bin_dir / "trtexec",
+        f'case "$1" in --help) echo "{TRT_BANNER}"; exit 0;; esac\n'
         f'echo "$@" >> {calls}\n'
-        'for arg in "$@"; do case "$arg" in --saveEngine=*) echo engine > "${arg#--saveEngine=}";; esac; done\n'
+        'for arg in "$@"; do case "$arg" in --saveEngine=*) echo engine > "${arg#--saveEngine=}";; esac; done\n',
     )
-    for tool in bin_dir.iterdir():
-        tool.chmod(0o755)
     return bin_dir, calls
 
 
-def run_build_script(tmp_path, bin_dir) -> tuple[subprocess.CompletedProcess, os.PathLike, os.PathLike]:
+def build_argv() -> list[str]:
+    container = init_container(render_server(BUILD_VALUES))
+    return [*container.get("command", []), *container["args"]]
+
+
+def model_volume(tmp_path):
+    """The model volume: a copy of models/ (the ONNX model of image_classifier_trt included), made once."""
     source = tmp_path / "models"
     if not source.exists():
         shutil.copytree(REPO_ROOT / "models", source, ignore=shutil.ignore_patterns("__pycache__", "*.py", "README.md"))
         for model in ("image_classifier", "image_classifier_nobatch"):
             shutil.copytree(REPO_ROOT / "models" / model, source / model, dirs_exist_ok=True)
+    return source
+
+
+def run_build_script(tmp_path, bin_dir) -> tuple[subprocess.CompletedProcess, os.PathLike, os.PathLike]:
+    source = model_volume(tmp_path)
     repository = tmp_path / "repository"
     shutil.rmtree(repository, ignore_errors=True)
     repository.mkdir()
-    objects = render_server({**ENGINE_BUILD, "modelRepository": {"mountPath": str(source)}, "engineBuild": {**ENGINE_BUILD["engineBuild"], "trtexec": "/usr/local/bin/trtexec"}})
-    script = init_container(objects)["args"][-1].replace("/repository", str(repository)).replace("/usr/local/bin/trtexec", str(bin_dir / "trtexec"))
+    *program, script = build_argv()
+    for line, local in (("source_dir=/models", f"source_dir={source}"), ("repository=/repository", f"repository={repository}")):
+        assert script.count(f"\n{line}\n") == 1, f"the rendered script no longer sets {line}"
+        script = script.replace(f"\n{line}\n", f"\n{local}\n")
+    script = script.replace(TRTEXEC, str(bin_dir / "trtexec"))
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    completed = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    completed = subprocess.run([*program, script], env=env, capture_output=True, text=True, timeout=60)
     return completed, source, repository
+
+
+def cache_dir(source):
+    return source / ".engine-cache" / "NVIDIA-H100-80GB-HBM3-trt100500"
 
 
 def test_script_builds_once_per_gpu_product_and_composes_the_repository(tmp_path, stand_ins):
     bin_dir, calls = stand_ins
     first, source, repository = run_build_script(tmp_path, bin_dir)
     assert first.returncode == 0, first.stderr
-    engine = source / ".engine-cache" / "NVIDIA-H100-80GB-HBM3-trt100500" / "image_classifier_trt.plan"
+    engine = cache_dir(source) / "image_classifier_trt.plan"
     assert engine.read_text() == "engine\n"
     built = calls.read_text().splitlines()
     assert len(built) == 1 and "--minShapes=IMAGE:1x3x32x32" in built[0] and f"--onnx={source}/image_classifier_trt/onnx/model.onnx" in built[0]
@@ -111,6 +145,7 @@ def test_script_builds_once_per_gpu_product_and_composes_the_repository(tmp_path
     assert (repository / "image_classifier_trt" / "config.pbtxt").exists()
     assert (repository / "image_classifier").is_symlink()
     assert not (repository / ".engine-cache").exists()
+    assert "engine build: GPU NVIDIA-H100-80GB-HBM3, TensorRT 100500" in first.stdout
 
     second, _, repository = run_build_script(tmp_path, bin_dir)
     assert second.returncode == 0, second.stderr
@@ -118,17 +153,83 @@ def test_script_builds_once_per_gpu_product_and_composes_the_repository(tmp_path
     assert len(calls.read_text().splitlines()) == 1, "a cached engine was built again"
 
 
-def test_script_fails_when_the_gpu_cannot_be_read(tmp_path, stand_ins):
-    bin_dir, _ = stand_ins
-    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\nexit 9\n")
-    completed, _, _ = run_build_script(tmp_path, bin_dir)
-    assert completed.returncode != 0
-    assert "cannot read the GPU product" in completed.stderr
+def test_script_rebuilds_over_a_partial_engine_left_by_a_killed_build(tmp_path, stand_ins):
+    bin_dir, calls = stand_ins
+    partial = cache_dir(model_volume(tmp_path)) / "image_classifier_trt.plan.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_text("half an eng")
+    completed, source, repository = run_build_script(tmp_path, bin_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert (repository / "image_classifier_trt" / "1" / "model.plan").read_text() == "engine\n"
+    assert not partial.exists()
 
 
-def test_script_fails_when_the_build_fails(tmp_path, stand_ins):
+def test_script_rebuilds_an_empty_engine_instead_of_serving_it(tmp_path, stand_ins):
+    # A zero-byte engine (a full disk, a copy cut short) is no engine: it is built again, not served.
+    bin_dir, calls = stand_ins
+    empty = cache_dir(model_volume(tmp_path)) / "image_classifier_trt.plan"
+    empty.parent.mkdir(parents=True)
+    empty.touch()
+    completed, _, repository = run_build_script(tmp_path, bin_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert "image_classifier_trt: building from onnx/model.onnx" in completed.stdout
+    assert len(calls.read_text().splitlines()) == 1
+    assert (repository / "image_classifier_trt" / "1" / "model.plan").read_text() == "engine\n"
+
+
+def assert_fails_leaving_no_engine(completed, source, repository, message):
+    assert completed.returncode == 1, (completed.stdout, completed.stderr)
+    assert f"engine build: {message}" in completed.stderr, completed.stderr
+    assert "repository ready" not in completed.stdout
+    leftovers = [p for p in (source / ".engine-cache").rglob("*") if p.is_file() and not p.name.endswith(".lock")] if (source / ".engine-cache").exists() else []
+    assert leftovers == [], "a failed build left an engine behind"
+    assert not list(repository.rglob("model.plan"))
+
+
+@pytest.mark.parametrize(
+    ("nvidia_smi", "message"),
+    [
+        (f'echo "{DRIVER_GONE}"\nexit 9\n', f"nvidia-smi failed (exit 9): {DRIVER_GONE}"),
+        ("exit 0\n", f"cannot read the GPU product () or TensorRT version (100500)"),
+    ],
+    ids=["driver-gone", "no-gpu-listed"],
+)
+def test_script_fails_when_the_gpu_cannot_be_read(tmp_path, stand_ins, nvidia_smi, message):
+    bin_dir, calls = stand_ins
+    stand_in(bin_dir / "nvidia-smi", nvidia_smi)
+    completed, source, repository = run_build_script(tmp_path, bin_dir)
+    assert_fails_leaving_no_engine(completed, source, repository, message)
+    assert not (source / ".engine-cache").exists(), "a cache key was made up from a failed nvidia-smi"
+    assert not calls.exists()
+
+
+def test_script_fails_when_tensorrt_has_no_version(tmp_path, stand_ins):
+    bin_dir, calls = stand_ins
+    stand_in(bin_dir / "trtexec", "echo 'trtexec: command not usable' >&2\nexit 127\n")
+    completed, source, repository = run_build_script(tmp_path, bin_dir)
+    assert_fails_leaving_no_engine(completed, source, repository, "cannot read the GPU product (NVIDIA-H100-80GB-HBM3) or TensorRT version ()")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        # trtexec writes part of the engine, then fails (out of memory, an unsupported layer)
+        ('for arg in "$@"; do case "$arg" in --saveEngine=*) echo half > "${arg#--saveEngine=}";; esac; done\nexit 3\n',
+         "image_classifier_trt: trtexec failed (exit 3); nothing was cached"),
+        ("exit 0\n", "image_classifier_trt: trtexec exited 0 but wrote no engine"),
+    ],
+    ids=["build-fails", "no-engine-written"],
+)
+def test_script_fails_when_the_build_fails(tmp_path, stand_ins, build, message):
     bin_dir, _ = stand_ins
-    (bin_dir / "trtexec").write_text('#!/bin/sh\ncase "$1" in --help) echo "[TensorRT v100500]"; exit 0;; esac\nexit 3\n')
-    completed, source, _ = run_build_script(tmp_path, bin_dir)
-    assert completed.returncode != 0
-    assert not list((source / ".engine-cache").rglob("*.plan")), "a failed build left an engine behind"
+    stand_in(bin_dir / "trtexec", f'case "$1" in --help) echo "{TRT_BANNER}"; exit 0;; esac\n' + build)
+    completed, source, repository = run_build_script(tmp_path, bin_dir)
+    assert_fails_leaving_no_engine(completed, source, repository, message)
+
+
+def test_script_fails_naming_a_missing_onnx_model(tmp_path, stand_ins):
+    bin_dir, calls = stand_ins
+    (model_volume(tmp_path) / "image_classifier_trt" / "onnx" / "model.onnx").unlink()
+    completed, source, repository = run_build_script(tmp_path, bin_dir)
+    assert_fails_leaving_no_engine(completed, source, repository, f"image_classifier_trt: no ONNX model at {source}/image_classifier_trt/onnx/model.onnx")
+    assert not calls.exists()

@@ -3,13 +3,11 @@
 import pytest
 
 from tests.conftest import find
+from tests.harness import selectors
+from tests.harness.policy import admitted_peers as rules_by_port
 from tests.render.server.conftest import error_of, render_server
 
 pytestmark = pytest.mark.render
-
-
-def rules_by_port(policy: dict) -> dict[str, list[dict]]:
-    return {port["port"]: rule["from"] for rule in policy["spec"]["ingress"] for port in rule["ports"]}
 
 
 def test_inference_from_the_release_namespace_by_default():
@@ -32,12 +30,15 @@ def test_metrics_from_the_monitoring_namespace_only():
 
 def test_helm_test_pod_is_admitted_on_the_inference_ports():
     objects = render_server({"networkPolicy": {"inferenceFrom": [{"namespaceSelector": {"matchLabels": {"a": "b"}}}]}})
-    test_pod_labels = find(objects, "Pod")["metadata"]["labels"]
-    peers = rules_by_port(find(objects, "NetworkPolicy"))["http"]
-    assert any(
-        all(test_pod_labels.get(k) == v for k, v in peer.get("podSelector", {}).get("matchLabels", {"x": "y"}).items())
-        for peer in peers
-    )
+    peers = {s.reference.field: s.selected for s in selectors.selections(objects) if s.reference.kind == "NetworkPolicy"}
+    assert peers == {"spec.podSelector": ["Deployment/triton-triton-server"], "spec.ingress[0].from[1].podSelector": ["Pod/triton-triton-server-test"]}
+    ports = find(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"]
+    assert [p["port"] for p in ports] == ["http", "grpc"]
+
+
+def test_helm_test_pod_is_not_admitted_when_it_is_not_rendered():
+    objects = render_server({"helmTest": {"enabled": False}})
+    assert rules_by_port(find(objects, "NetworkPolicy"))["http"] == [{"podSelector": {}}]
 
 
 def test_no_policy_when_disabled():

@@ -11,9 +11,18 @@ S3 = {"type": "objectStore", "objectStore": {"uri": "s3://bucket/models", "repos
 
 
 def test_no_token_and_no_annotations_by_default():
-    account = find(render_server(), "ServiceAccount")
+    objects = render_server()
+    account = find(objects, "ServiceAccount")
     assert account["automountServiceAccountToken"] is False
     assert "annotations" not in account["metadata"]
+    assert pod_spec(objects)["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_token_is_mounted_only_when_asked():
+    # The negative pair: the value is read, so false above is the chart's choice, not a constant.
+    objects = render_server({"serviceAccount": {"automountToken": True}})
+    assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is True
+    assert pod_spec(objects)["automountServiceAccountToken"] is True
 
 
 @pytest.mark.parametrize(
@@ -51,9 +60,18 @@ def test_workload_identity_for_another_cloud_fails():
     assert "workloadIdentity.gcp.serviceAccount: is required for a gs:// repository" in error_of(values)
 
 
-def test_self_annotated_service_account_is_accepted():
-    values = {"modelRepository": S3, "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}}}
-    assert find(render_server(values), "ServiceAccount")["metadata"]["annotations"]
+def test_self_annotated_service_account_is_accepted_and_kept_as_written():
+    annotations = {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x", "team": "ml"}
+    objects = render_server({"modelRepository": S3, "serviceAccount": {"annotations": annotations}})
+    assert find(objects, "ServiceAccount")["metadata"]["annotations"] == annotations
+    assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
+    assert pod_spec(objects)["serviceAccountName"] == "triton-triton-server"
+
+
+def test_identity_annotation_and_own_annotations_are_merged():
+    values = {"modelRepository": {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "1Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/read"}}}},
+              "serviceAccount": {"annotations": {"team": "ml"}}}
+    assert find(render_server(values), "ServiceAccount")["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/read", "team": "ml"}
 
 
 def test_existing_service_account_is_used_when_not_created():

@@ -26,14 +26,18 @@ def test_quota_caps_gpus_when_enabled():
 
 
 def test_limit_range_when_enabled():
-    limits = find(render_stack({"guardrails": {"limitRange": {"enabled": True}}}), "LimitRange")["spec"]["limits"][0]
-    assert limits["type"] == "Container" and limits["defaultRequest"]["cpu"] == "100m"
+    limits = find(render_stack({"guardrails": {"limitRange": {"enabled": True}}}), "LimitRange")["spec"]["limits"]
+    assert limits == [{"type": "Container", "defaultRequest": {"cpu": "100m", "memory": "128Mi"}, "default": {"memory": "512Mi"}, "max": {"memory": "256Gi"}}]
 
 
-def test_priority_class_is_an_integer_and_used_by_the_server():
+def test_priority_class_is_an_integer_never_the_default_and_the_one_the_server_uses():
     objects = render_stack({"server": {"priorityClassName": "gold"}, "guardrails": {"priorityClass": {"create": True, "name": "gold", "value": 1000000}}})
-    assert find(objects, "PriorityClass")["value"] == 1000000
-    assert find(objects, "Deployment")["spec"]["template"]["spec"]["priorityClassName"] == "gold"
+    priority_class = find(objects, "PriorityClass")
+    # 1000000, not 1e+06: Helm reads numbers as floats and the API server refuses a float here.
+    assert priority_class["value"] == 1000000 and isinstance(priority_class["value"], int)
+    assert priority_class["globalDefault"] is False
+    assert priority_class["preemptionPolicy"] == "PreemptLowerPriority"
+    assert priority_class["metadata"]["name"] == find(objects, "Deployment")["spec"]["template"]["spec"]["priorityClassName"]
 
 
 def test_priority_class_not_matching_the_server_fails():

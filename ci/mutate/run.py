@@ -1,0 +1,206 @@
+"""`make mutate`: apply each mutation of ci/mutate/catalogue.yaml alone to a throwaway copy of the repository,
+run the offline tiers there, and report the mutations that no test catches.
+
+    .venv/bin/python -m ci.mutate.run [--only ID ...] [--workers 2] [--keep]
+
+The working tree is snapshotted once at the start (tracked files and untracked files git does not ignore,
+so uncommitted edits count; later edits to the checkout do not); every copy is made from that snapshot,
+with .venv, .tools and node_modules as symlinks to the checkout's, and the render cache is the run's own
+(TRITON_STACK_RENDER_CACHE), so neither the checkout nor its cache is touched. The unmutated copy runs
+first: the tiers must pass there, or no verdict on a mutation would mean anything. Each mutation then gets
+a fresh copy and `pytest -m "not local and not cluster" -x -q -p no:cacheprovider tests/render tests/lint
+...` (less the catalogue's own test, which every mutant fails by construction); a failing run (exit 1, or 2 for an error while collecting) kills the mutation, a passing run means it
+survived. A mutation whose text to find is not in its file exactly once is stale and not run.
+
+Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
+rate (survivors / mutations run). Writes the same as JSON to .cache/mutate/report.json. Exit status: 0 when
+every survivor is an accepted one and nothing is stale or broken, 1 otherwise, 2 when the unmutated copy
+fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.harness import mutations
+from tests.harness.render import CACHE_DIR, REPO_ROOT
+
+SHARED_INSTALLS = (".venv", ".tools", "node_modules")
+PYTEST_ARGS = ["-m", "not local and not cluster", "-x", "-q", "-p", "no:cacheprovider"]
+# The offline tiers, render first: most mutations are caught there, and -x stops at the first failure. The
+# local and cluster directories hold only tests those markers exclude; leaving them out of collection
+# saves importing torch and the Triton clients in every run.
+FIRST_TIERS = ("render", "lint", "schema")
+SKIPPED_TIERS = ("local", "cluster", "harness")
+# The catalogue's own test checks each text to find against the unmutated templates: a mutant fails it by
+# construction, so it would "catch" every mutation.
+NOT_RUN_ON_MUTANTS = ("tests/lint/test_mutation_catalogue.py",)
+# Per mutation: a run that takes longer is stopped and reported as broken, never as caught.
+RUN_TIMEOUT_SECONDS = 900
+KILLED_EXIT_CODES = {1, 2}
+_FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+
+
+@dataclass
+class Outcome:
+    id: str
+    file: str
+    result: str  # killed, survived, accepted (a survivor with a reason), stale, broken
+    detail: str
+    seconds: float
+
+
+def working_tree_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    return [name for name in listed.split("\0") if name and (REPO_ROOT / name).is_file()]
+
+
+def snapshot(destination: Path) -> Path:
+    """The working tree as it is now, under `destination`, with the shared installs linked in."""
+    for name in working_tree_files():
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target)
+    for install in SHARED_INSTALLS:
+        source = REPO_ROOT / install
+        if source.exists():
+            (destination / install).symlink_to(source.resolve())
+    return destination
+
+
+def make_copy(source: Path, destination: Path) -> Path:
+    return Path(shutil.copytree(source, destination, symlinks=True))
+
+
+def run_tiers(copy: Path, render_cache: Path, workers: int) -> tuple[int, str, float]:
+    """(exit code, output, seconds) of the offline tiers in a copy; exit code -1 on timeout."""
+    tiers = sorted((p.name for p in (copy / "tests").iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name not in SKIPPED_TIERS),
+                   key=lambda name: (FIRST_TIERS.index(name) if name in FIRST_TIERS else len(FIRST_TIERS), name))
+    command = [str(copy / ".venv" / "bin" / "python"), "-m", "pytest", *PYTEST_ARGS, *(f"tests/{tier}" for tier in tiers)]
+    command += [f"--ignore={path}" for path in NOT_RUN_ON_MUTANTS]
+    if workers > 1:
+        command += ["-n", str(workers), "--dist", "loadscope"]
+    env = {**os.environ, "TRITON_STACK_RENDER_CACHE": str(render_cache), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("TRITON_STACK_RENDER_LOG", None)
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired as expired:
+        output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+        return -1, output, time.perf_counter() - started
+    return completed.returncode, completed.stdout + completed.stderr, time.perf_counter() - started
+
+
+def judge(mutation: mutations.Mutation, code: int, output: str, seconds: float) -> Outcome:
+    if code in KILLED_EXIT_CODES:
+        failed = _FAILED_TEST.findall(output)
+        detail = failed[0] if failed else (output.strip().splitlines() or ["(no output)"])[-1][:160]
+        return Outcome(mutation.id, mutation.file, "killed", detail, seconds)
+    if code == 0:
+        if mutation.accepted_survivor:
+            return Outcome(mutation.id, mutation.file, "accepted", mutation.accepted_survivor, seconds)
+        return Outcome(mutation.id, mutation.file, "survived", mutation.why, seconds)
+    reason = "timed out" if code == -1 else f"pytest exited {code}"
+    return Outcome(mutation.id, mutation.file, "broken", f"{reason}: {(output.strip().splitlines() or [''])[-1][:160]}", seconds)
+
+
+def print_table(outcomes: list[Outcome]) -> None:
+    width = max([len(o.id) for o in outcomes] + [8])
+    print(f"\n{'mutation':<{width}}  {'result':<8}  {'secs':>5}  caught by / why it matters")
+    print(f"{'-' * width}  {'-' * 8}  {'-' * 5}  {'-' * 40}")
+    for outcome in outcomes:
+        print(f"{outcome.id:<{width}}  {outcome.result:<8}  {outcome.seconds:5.0f}  {outcome.detail}")
+
+
+def summary(outcomes: list[Outcome], wall_seconds: float) -> dict:
+    count = {result: sum(1 for o in outcomes if o.result == result) for result in ("killed", "survived", "accepted", "stale", "broken")}
+    run = count["killed"] + count["survived"] + count["accepted"]
+    survivors = count["survived"] + count["accepted"]
+    return {
+        "entries": len(outcomes),
+        "run": run,
+        **count,
+        "survival_rate": round(survivors / run, 4) if run else None,
+        "wall_seconds": round(wall_seconds),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="ID", help="run these mutations only")
+    parser.add_argument("--workers", type=int, default=2, help="pytest workers per run (default 2)")
+    parser.add_argument("--keep", action="store_true", help="keep the copies (printed) instead of deleting them")
+    args = parser.parse_args(argv)
+
+    # SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copies are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.perf_counter()
+    catalogue = mutations.load()
+    if args.only:
+        unknown = set(args.only) - {m.id for m in catalogue}
+        if unknown:
+            parser.error(f"no such mutation: {', '.join(sorted(unknown))}")
+        catalogue = [m for m in catalogue if m.id in args.only]
+
+    workspace = Path(tempfile.mkdtemp(prefix="triton-stack-mutate-"))
+    render_cache = workspace / "renders"
+    outcomes: list[Outcome] = []
+    try:
+        source = snapshot(workspace / "snapshot")
+        print(f"unmutated copy: running the offline tiers in {workspace / 'unmutated'} ...", flush=True)
+        code, output, seconds = run_tiers(make_copy(source, workspace / "unmutated"), render_cache, args.workers)
+        if code != 0:
+            print(output[-4000:])
+            print(f"the offline tiers fail without any mutation (exit {code}); fix that first", file=sys.stderr)
+            return 2
+        print(f"unmutated copy: passed in {seconds:.0f}s ({(output.strip().splitlines() or [''])[-1]})", flush=True)
+        for index, mutation in enumerate(catalogue, 1):
+            copy = make_copy(source, workspace / mutation.id)
+            try:
+                mutation.apply(copy)
+            except mutations.CatalogueError as stale:
+                outcomes.append(Outcome(mutation.id, mutation.file, "stale", str(stale), 0.0))
+            else:
+                outcomes.append(judge(mutation, *run_tiers(copy, render_cache, args.workers)))
+            last = outcomes[-1]
+            print(f"[{index}/{len(catalogue)}] {mutation.id}: {last.result} ({last.seconds:.0f}s) {last.detail}", flush=True)
+            if not args.keep:
+                shutil.rmtree(copy, ignore_errors=True)
+    finally:
+        if args.keep:
+            print(f"copies kept in {workspace}")
+        else:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    figures = summary(outcomes, time.perf_counter() - started)
+    print_table(outcomes)
+    rate = figures["survival_rate"]
+    print(
+        f"\n{figures['entries']} mutations: {figures['killed']} killed, {figures['survived']} survived unexplained, "
+        f"{figures['accepted']} accepted survivors, {figures['stale']} stale, {figures['broken']} broken; "
+        f"survival rate {'n/a' if rate is None else f'{rate:.1%}'} ({figures['survived'] + figures['accepted']}/{figures['run']}); "
+        f"{figures['wall_seconds']}s"
+    )
+    report = CACHE_DIR / "mutate" / "report.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps({"figures": figures, "mutations": [asdict(o) for o in outcomes]}, indent=2) + "\n")
+    print(f"report: {report.relative_to(REPO_ROOT)}")
+    return 0 if figures["survived"] == figures["stale"] == figures["broken"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

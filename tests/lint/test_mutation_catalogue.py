@@ -1,0 +1,79 @@
+"""The mutation catalogue of `make mutate` stays applicable: every entry is well formed, its text is found
+exactly once in its file, and applying it changes that file (and only in a copy, never the checkout)."""
+
+import shutil
+
+import pytest
+
+from tests.harness import mutations
+from tests.harness.render import REPO_ROOT
+
+pytestmark = pytest.mark.render
+
+CATALOGUE = mutations.load()
+
+
+def test_every_template_file_has_a_mutation():
+    # validate.yaml only calls the umbrella's checks, which are mutated in its _validate.tpl.
+    templates = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "charts").glob("*/templates/**/*") if p.is_file()}
+    assert templates - {m.file for m in CATALOGUE} == {"charts/triton-stack/templates/validate.yaml"}
+
+
+@pytest.mark.parametrize("mutation", CATALOGUE, ids=lambda m: m.id)
+def test_text_to_find_is_in_its_file_exactly_once(mutation):
+    assert mutation.occurrences() == 1, f"{mutation.id} is stale: update its find text to the template as it is now"
+
+
+def test_a_mutation_applies_to_a_copy_and_refuses_the_checkout(tmp_path):
+    mutation = CATALOGUE[0]
+    with pytest.raises(mutations.CatalogueError, match="refusing to mutate the checkout"):
+        mutation.apply(REPO_ROOT)
+    copy = tmp_path / mutation.file
+    copy.parent.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / mutation.file, copy)
+    mutation.apply(tmp_path)
+    assert copy.read_text() == (REPO_ROOT / mutation.file).read_text().replace(mutation.find, mutation.replace)
+    with pytest.raises(mutations.CatalogueError, match="stale"):
+        mutations.Mutation(**{**mutation.__dict__, "find": "text that no template holds"}).apply(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"id": "x-y", "file": "f", "find": "a", "replace": "a", "why": "it would break the release badly"}, "changes nothing"),
+        ({"id": "x-y", "file": "f", "find": "a", "replace": "b"}, "missing \\['why'\\]"),
+        ({"id": "x-y", "file": "f", "find": "a", "replace": "b", "why": "bad"}, "why must say why"),
+        ({"id": "X Y", "file": "f", "find": "a", "replace": "b", "why": "it would break the release badly"}, "ids are unique"),
+        ({"id": "x-y", "file": "f", "find": "a", "replace": "b", "why": "it would break the release badly", "accepted_survivor": "fine"}, "accepted_survivor must say why"),
+    ],
+    ids=["no-op", "no-why", "short-why", "bad-id", "short-acceptance"],
+)
+def test_malformed_entries_are_refused(tmp_path, entry, message):
+    import yaml
+
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(yaml.safe_dump({"mutations": [entry]}))
+    with pytest.raises(mutations.CatalogueError, match=message):
+        mutations.load(path)
+
+
+@pytest.mark.parametrize(
+    ("code", "accepted", "result", "detail"),
+    [
+        (1, None, "killed", "tests/render/test_selectors.py::test_x[prod]"),
+        (2, None, "killed", "tests/render/test_selectors.py::test_x[prod]"),
+        (0, None, "survived", "it would break the release badly"),
+        (0, "only the message wording changes here", "accepted", "only the message wording changes here"),
+        (-1, None, "broken", "timed out: 3 passed"),
+        (4, None, "broken", "pytest exited 4: 3 passed"),
+    ],
+)
+def test_runner_judges_a_run_by_its_exit_code(code, accepted, result, detail):
+    from ci.mutate import run
+
+    mutation = mutations.Mutation("x-y", "f", "a", "b", "it would break the release badly", accepted)
+    output = "..F\nFAILED tests/render/test_selectors.py::test_x[prod] - AssertionError\n3 passed" if code in (1, 2) else "3 passed"
+    outcome = run.judge(mutation, code, output, 1.0)
+    assert (outcome.result, outcome.detail) == (result, detail)
+    figures = run.summary([outcome], 10.0)
+    assert figures["survival_rate"] == (1.0 if result in ("survived", "accepted") else 0.0 if result == "killed" else None)

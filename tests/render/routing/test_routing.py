@@ -1,0 +1,141 @@
+"""The routing chart: subsets per track, weights and precedence for HTTP and gRPC, mirroring and faults only when
+asked, the ingress Gateway, mTLS and authorization; rendered through the umbrella (the way it is installed)."""
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST, find
+from tests.harness import render as helm
+
+pytestmark = pytest.mark.render
+
+HOST = "triton-server.inference.svc.cluster.local"
+CANARY_SERVER = {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}
+
+
+def render(routing: dict | None = None, server: dict | None = None) -> list[dict]:
+    values = {"routing": {"enabled": True, **(routing or {})}, "server": server or {}}
+    return helm.render("triton-stack", values=values, kube_version=KUBE_HIGHEST)
+
+
+def canary(weight=10, **routing) -> list[dict]:
+    return render({"canary": {"enabled": True, "weight": weight, **routing.pop("canary", {})}, **routing}, CANARY_SERVER)
+
+
+def routes(objects) -> list[dict]:
+    return find(objects, "VirtualService")["spec"]["http"]
+
+
+def weights(route) -> dict[str, int]:
+    return {destination["destination"]["subset"]: destination.get("weight", 100) for destination in route["route"]}
+
+
+class TestSubsets:
+    def test_one_subset_per_track_with_explicit_traffic_policy(self):
+        rule = find(canary(), "DestinationRule")
+        assert rule["spec"]["host"] == HOST
+        assert rule["spec"]["subsets"] == [{"name": "stable", "labels": {"triton-stack.io/track": "stable"}},
+                                          {"name": "canary", "labels": {"triton-stack.io/track": "canary"}}]
+        policy = rule["spec"]["trafficPolicy"]
+        assert policy["loadBalancer"] == {"simple": "LEAST_REQUEST"}
+        assert set(policy["connectionPool"]) == {"tcp", "http"} and policy["outlierDetection"]["consecutive5xxErrors"] == 5
+
+    def test_without_a_canary_only_stable_exists_and_takes_everything(self):
+        objects = render()
+        assert [s["name"] for s in find(objects, "DestinationRule")["spec"]["subsets"]] == ["stable"]
+        assert all(weights(route) == {"stable": 100} for route in routes(objects))
+
+
+class TestRoutes:
+    @pytest.mark.parametrize("weight", [0, 10, 100])
+    def test_weights_split_http_and_grpc_alike(self, weight):
+        by_name = {route["name"]: route for route in routes(canary(weight))}
+        for protocol in ("http", "grpc"):
+            assert weights(by_name[protocol]) == {"stable": 100 - weight, "canary": weight}
+
+    def test_grpc_route_matches_the_inference_service_on_the_grpc_port(self):
+        by_name = {route["name"]: route for route in routes(canary())}
+        assert by_name["grpc"]["match"] == [{"port": 8001, "uri": {"prefix": "/inference.GRPCInferenceService/"}}]
+        assert by_name["http"]["match"] == [{"port": 8000}]
+        assert by_name["grpc"]["retries"]["retryOn"] == "unavailable,cancelled,resource-exhausted"
+        assert by_name["http"]["retries"]["retryOn"] == "connect-failure,refused-stream,reset,503"
+
+    def test_the_track_header_is_matched_before_the_weighted_routes(self):
+        names = [route["name"] for route in routes(canary())]
+        assert names == ["force-stable-grpc", "force-stable-http", "force-canary-grpc", "force-canary-http", "grpc", "http"]
+        forced = {route["name"]: route for route in routes(canary())}["force-canary-grpc"]
+        assert forced["match"] == [{"port": 8001, "headers": {"x-triton-track": {"exact": "canary"}}}]
+        assert weights(forced) == {"canary": 100}
+
+    def test_only_inference_ports_are_routed(self):
+        ports = {match["port"] for route in routes(canary(gateway={"enabled": True, "hosts": ["triton.example.com"]})) for match in route["match"]}
+        assert ports == {8000, 8001}
+
+    def test_mirror_only_when_asked(self):
+        assert not [route for route in routes(canary()) if "mirror" in route]
+        mirrored = {route["name"]: route for route in routes(canary(canary={"mirror": {"enabled": True, "percentage": 5}}))}
+        for protocol in ("http", "grpc"):
+            assert mirrored[protocol]["mirror"]["subset"] == "canary" and mirrored[protocol]["mirrorPercentage"] == {"value": 5}
+
+    def test_faults_only_on_the_drill_route_which_has_no_retries(self):
+        assert not [route for route in routes(canary()) if "fault" in route]
+        drill = canary(faultDrill={"enabled": True, "abort": {"percentage": 30, "httpStatus": 503}})
+        by_name = {route["name"]: route for route in routes(drill)}
+        names = [route["name"] for route in routes(drill)]
+        assert names.index("fault-drill-grpc") < names.index("grpc") and names.index("fault-drill-http") < names.index("http")
+        assert by_name["fault-drill-http"]["fault"] == {"abort": {"percentage": {"value": 30}, "httpStatus": 503}}
+        assert "retries" not in by_name["fault-drill-http"]
+        assert all("fault" not in by_name[name] for name in ("grpc", "http"))
+
+
+class TestEdgeAndSecurity:
+    def test_gateway_serves_tls_for_the_listed_hosts(self):
+        objects = canary(gateway={"enabled": True, "hosts": ["triton.example.com"], "tls": {"credentialName": "triton-tls"}})
+        (server,) = find(objects, "Gateway")["spec"]["servers"]
+        assert server == {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "tls": {"mode": "SIMPLE", "credentialName": "triton-tls"},
+                          "hosts": ["triton.example.com"]}
+        service = find(objects, "VirtualService")["spec"]
+        assert service["gateways"] == ["mesh", find(objects, "Gateway")["metadata"]["name"]] and "triton.example.com" in service["hosts"]
+
+    def test_strict_mtls_keeps_the_metrics_port_reachable_by_the_scraper(self):
+        spec = find(canary(mtls={"strict": True}), "PeerAuthentication")["spec"]
+        assert spec["mtls"] == {"mode": "STRICT"} and spec["portLevelMtls"] == {"8002": {"mode": "PERMISSIVE"}}
+
+    def test_authorization_admits_inference_from_sources_metrics_from_monitoring_and_admin_from_nobody(self):
+        objects = canary(authorization={"enabled": True, "inferenceNamespaces": ["apps"]})
+        allow = find(objects, "AuthorizationPolicy", "-allow")["spec"]
+        assert allow["action"] == "ALLOW"
+        inference, metrics = allow["rules"]
+        assert inference["from"] == [{"source": {"namespaces": ["apps"]}}] and inference["to"][0]["operation"]["ports"] == ["8000", "8001"]
+        assert metrics["from"] == [{"source": {"namespaces": ["monitoring"]}}] and metrics["to"][0]["operation"]["ports"] == ["8002"]
+        deny = find(objects, "AuthorizationPolicy", "-deny-admin")["spec"]
+        assert deny["action"] == "DENY" and "from" not in deny["rules"][0]
+        paths = deny["rules"][0]["to"][0]["operation"]["paths"]
+        assert {"/v2/repository*", "*/config", "*/stats", "/inference.GRPCInferenceService/Repository*"} <= set(paths)
+        assert not [path for path in paths if "infer" in path.lower() and "Inference" not in path] and "/v2/health*" not in paths
+
+    def test_admin_principals_are_the_only_ones_let_through(self):
+        objects = canary(authorization={"enabled": True, "inferenceNamespaces": ["apps"], "adminPrincipals": ["cluster.local/ns/ops/sa/admin"]})
+        rule = find(objects, "AuthorizationPolicy", "-deny-admin")["spec"]["rules"][0]
+        assert rule["from"] == [{"source": {"notPrincipals": ["cluster.local/ns/ops/sa/admin"]}}]
+
+    def test_nothing_optional_is_rendered_by_default(self):
+        kinds = {o["kind"] for o in render()}
+        assert not {"Gateway", "PeerAuthentication", "AuthorizationPolicy", "AnalysisTemplate"} & kinds
+        assert {"VirtualService", "DestinationRule"} <= kinds
+
+    def test_no_routing_objects_without_routing(self):
+        objects = helm.render("triton-stack", kube_version=KUBE_HIGHEST)
+        assert not [o for o in objects if o["apiVersion"].startswith(("networking.istio.io", "security.istio.io", "argoproj.io"))]
+
+
+class TestArgoOwnership:
+    VALUES = ({"canary": {"enabled": True}, "promotion": {"enabled": True}}, {"canary": {"enabled": True, "strategy": "argoRollouts"}})
+
+    def test_routes_keep_both_destinations_at_100_0_for_the_controller_to_weigh(self):
+        objects = render(*self.VALUES)
+        by_name = {route["name"]: route for route in routes(objects)}
+        assert weights(by_name["http"]) == weights(by_name["grpc"]) == {"stable": 100, "canary": 0}
+        rollout = find(objects, "Rollout")["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]
+        assert rollout["virtualService"]["name"] == find(objects, "VirtualService")["metadata"]["name"]
+        assert rollout["destinationRule"]["name"] == find(objects, "DestinationRule")["metadata"]["name"]
+        assert set(rollout["virtualService"]["routes"]) <= set(by_name)

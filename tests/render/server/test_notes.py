@@ -1,0 +1,39 @@
+"""The server chart's NOTES.txt, as `helm install` of the chart alone prints it: the endpoints of the
+Services it rendered, and the warnings a risky release must show."""
+
+import pytest
+
+from tests.conftest import KUBE_HIGHEST, find
+from tests.harness import render as helm
+
+pytestmark = pytest.mark.render
+
+
+def notes_and_objects(values_file=None):
+    files = [values_file] if values_file else []
+    return helm.render_notes("triton-server", files, kube_version=KUBE_HIGHEST), helm.render("triton-server", files, kube_version=KUBE_HIGHEST)
+
+
+def test_notes_name_the_rendered_services():
+    notes, objects = notes_and_objects()
+    service = find(objects, "Service", "triton-server")["metadata"]["name"]
+    metrics = find(objects, "Service", "-metrics")["metadata"]["name"]
+    assert f"HTTP  http://{service}.{helm.DEFAULT_NAMESPACE}.svc:8000" in notes
+    assert f"gRPC  {service}.{helm.DEFAULT_NAMESPACE}.svc:8001" in notes
+    assert f"http://{metrics}.{helm.DEFAULT_NAMESPACE}.svc:8002/metrics" in notes
+    assert f"rollout status deploy/{find(objects, 'Deployment')['metadata']['name']}" in notes
+    # one replica by default: the note says what that costs
+    assert "NOTE: one replica." in notes
+
+
+def test_notes_warn_when_models_can_be_loaded_through_an_open_api(tmp_path):
+    values = tmp_path / "explicit.yaml"
+    values.write_text("triton:\n  modelControlMode: explicit\nreplicaCount: 2\n")
+    notes = helm.render_notes("triton-server", [values], kube_version=KUBE_HIGHEST)
+    assert "WARNING: triton.modelControlMode is explicit. The model-repository API can load arbitrary\ncode and adminApi.restricted is false" in notes
+    assert "NOTE: one replica." not in notes
+
+
+def test_notes_do_not_warn_with_the_production_flags():
+    notes, _ = notes_and_objects(helm.CHARTS_DIR / "triton-server" / "ci" / "restricted-admin-values.yaml")
+    assert "WARNING" not in notes and "NOTE: one replica." not in notes
