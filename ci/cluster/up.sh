@@ -21,4 +21,6 @@ kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "
 .venv/bin/python ci/cluster/models_configmap.py "$namespace" | kubectl apply --server-side --field-manager=triton-stack-ci -f -
 kubectl -n "$namespace" get secret triton-admin-key >/dev/null 2>&1 || \
   kubectl -n "$namespace" create secret generic triton-admin-key --from-literal=admin-key="$(head -c 24 /dev/urandom | base64)"
+# Istio, for the canary split test (tests/cluster/test_canary_split.py); SKIP_ISTIO=1 leaves it out.
+[ -n "${SKIP_ISTIO:-}" ] || ci/cluster/istio.sh
 echo "kind cluster triton-stack ready; KUBECONFIG=$KUBECONFIG"

@@ -37,7 +37,8 @@ def _purpose(values_file: Path) -> str:
 
 
 def _server(objects: list[dict]) -> tuple[dict, dict]:
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "server"]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "server"
+                     and o["metadata"]["labels"].get("triton-stack.io/track") == "stable"]
     spec = deployment["spec"]["template"]["spec"]
     return deployment, spec
 
@@ -98,6 +99,10 @@ def describe(objects: list[dict]) -> list[str]:
     for constraint in spec.get("topologySpreadConstraints", []):
         strength = "hard" if constraint["whenUnsatisfiable"] == "DoNotSchedule" else "soft"
         phrases.append(f"{strength} spread over {constraint['topologyKey'].rsplit('/', 1)[-1]}s")
+    for service in (o for o in objects if o["kind"] == "VirtualService"):
+        weighted = next(route for route in service["spec"]["http"] if route["name"] == "http")
+        canary = next((d["weight"] for d in weighted["route"] if d["destination"]["subset"] == "canary"), None)
+        phrases.append(f"Istio routes, {canary}% to a canary track" if canary is not None else "Istio routes")
     if "--http-restricted-api" in args:
         phrases.append("admin APIs restricted")
     if "@sha256:" in triton["image"]:

@@ -185,7 +185,10 @@ def availability_violations(objects: list[dict]) -> list[str]:
             replicas = minimums.get(name, 1)
         else:
             replicas = spec.get("replicas", 1)
-        if replicas < 2:
+        # A canary track is small on purpose (it serves a weighted share beside stable, for a while); the rule is
+        # for the stable track, which must survive a drain.
+        canary = spec["template"]["metadata"].get("labels", {}).get("triton-stack.io/track") == "canary"
+        if replicas < 2 and not canary:
             problems.append(f"Deployment/{name}: {replicas} replica(s); staging and production need at least 2")
         strategy = spec.get("strategy") or {}
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":

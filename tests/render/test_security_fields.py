@@ -25,6 +25,8 @@ pytestmark = pytest.mark.render
 ENVIRONMENTS = [path.stem for path in ENVIRONMENT_FILES]
 RELEASE = helm.DEFAULT_RELEASE
 GUARDRAIL_KINDS = {"ResourceQuota", "LimitRange", "PriorityClass"}
+# The routing chart's kinds: Istio's and the Argo Rollouts gate's.
+ROUTING_KINDS = {"VirtualService", "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "AnalysisTemplate"}
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -77,7 +79,7 @@ def test_priority_class_is_never_the_cluster_default_and_is_the_one_the_server_u
     objects = default_renders[name]
     wanted = effective_values(scenario_named(name))["guardrails"]["priorityClass"]
     classes = [o for o in objects if o["kind"] == "PriorityClass"]
-    pod = find(objects, "Deployment")["spec"]["template"]["spec"]
+    pods = [deployment["spec"]["template"]["spec"] for deployment in workloads(objects)]
     if not wanted["create"]:
         assert classes == []
         return
@@ -89,7 +91,7 @@ def test_priority_class_is_never_the_cluster_default_and_is_the_one_the_server_u
         "globalDefault": False,
         "description": f"Triton inference pods of {helm.DEFAULT_NAMESPACE}/{RELEASE}.",
     }
-    assert priority_class["metadata"]["name"] == wanted["name"] == pod["priorityClassName"]
+    assert pods and {pod["priorityClassName"] for pod in pods} == {priority_class["metadata"]["name"]} == {wanted["name"]}
     assert "namespace" not in priority_class["metadata"]
 
 
@@ -107,11 +109,21 @@ def selector_labels(chart_name: str, component: str) -> dict:
     return {"app.kubernetes.io/name": chart_name, "app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/component": component}
 
 
-def server_chart_name(scenario: Scenario) -> str:
-    """app.kubernetes.io/name of the server's objects: the dependency's alias inside the umbrella."""
-    if scenario.chart == "triton-server":
-        return "triton-server"
-    return next(d.get("alias", d["name"]) for d in chart_yaml("triton-stack")["dependencies"] if d["name"] == "triton-server")
+def server_chart_name(scenario: Scenario, chart: str = "triton-server") -> str:
+    """app.kubernetes.io/name of a subchart's objects (the server's by default): the dependency's alias inside the umbrella."""
+    if scenario.chart == chart:
+        return chart
+    return next(d.get("alias", d["name"]) for d in chart_yaml("triton-stack")["dependencies"] if d["name"] == chart)
+
+
+def workloads(objects: list[dict]) -> list[dict]:
+    """The server's Deployments: one per track."""
+    return [o for o in objects if o["kind"] == "Deployment"]
+
+
+def track_of(deployment: dict) -> str:
+    """The track a server Deployment runs, read off its name (the canary's is <server>-canary), not its labels."""
+    return "canary" if deployment["metadata"]["name"].endswith("-canary") else "stable"
 
 
 @pytest.mark.parametrize("scenario", SERVER_SCENARIOS, ids=lambda s: s.name)
@@ -157,7 +169,7 @@ def test_a_second_rule_admitting_metrics_from_clients_is_seen():
 def test_no_pod_and_no_service_account_mounts_an_api_token(scenario, default_renders):
     objects = default_renders[scenario.name]
     assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
-    assert find(objects, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert [d["spec"]["template"]["spec"]["automountServiceAccountToken"] for d in workloads(objects)] == [False] * len(workloads(objects))
     assert [o["spec"]["automountServiceAccountToken"] for o in objects if o["kind"] == "Pod"] == [False]
 
 
@@ -199,6 +211,8 @@ def expected_labels(scenario: Scenario, obj: dict) -> dict:
     """The full label map an object must carry (its pod template's, for a Deployment), by value."""
     if obj["kind"] in GUARDRAIL_KINDS:
         chart, name, component = chart_yaml("triton-stack"), "triton-stack", "guardrails"
+    elif obj["kind"] in ROUTING_KINDS:
+        chart, name, component = chart_yaml("triton-routing"), server_chart_name(scenario, "triton-routing"), "routing"
     else:
         chart, name = chart_yaml("triton-server"), server_chart_name(scenario)
         component = "helm-test" if obj["kind"] == "Pod" else "server"
@@ -210,7 +224,7 @@ def expected_labels(scenario: Scenario, obj: dict) -> dict:
         "helm.sh/chart": f"{name}-{chart['version']}",
     }
     if obj["kind"] == "Deployment":
-        labels["triton-stack.io/track"] = "stable"
+        labels["triton-stack.io/track"] = track_of(obj)
     if obj["kind"] == "Service" and obj["metadata"]["name"].endswith("-metrics"):
         labels["triton-stack.io/metrics"] = "true"
     return labels
@@ -225,7 +239,7 @@ def test_every_label_has_its_value(scenario, default_renders):
         if obj["kind"] == "Deployment":
             have["template"] = obj["spec"]["template"]["metadata"]["labels"]
             have["selector"] = obj["spec"]["selector"]["matchLabels"]
-            want = {"metadata": want, "template": want, "selector": {**selector_labels(server_chart_name(scenario), "server"), "triton-stack.io/track": "stable"}}
+            want = {"metadata": want, "template": want, "selector": {**selector_labels(server_chart_name(scenario), "server"), "triton-stack.io/track": track_of(obj)}}
         else:
             want = {"metadata": want}
         if have != want:

@@ -17,25 +17,37 @@ Helpers of the routing chart. The server's names and labels come from triton-com
 {{- end -}}
 
 {{/*
+One route destination: the server Service's subset of a track on a port, with the track named in a response
+header (canary.trackResponseHeader) so that a client can tell which track answered it. Usage:
+include "triton-routing.destination" (dict "ctx" $ "track" "canary" "port" 8000 "weight" 10); weight optional.
+*/}}
+{{- define "triton-routing.destination" -}}
+{{- $v := .ctx.Values -}}
+- destination:
+    host: {{ include "triton-routing.serverHost" . }}
+    subset: {{ .track }}
+    port:
+      number: {{ .port }}
+  {{- if hasKey . "weight" }}
+  weight: {{ .weight }}
+  {{- end }}
+  {{- if $v.canary.trackResponseHeader }}
+  headers:
+    response:
+      set:
+        {{ $v.canary.header }}: {{ .track }}
+  {{- end }}
+{{- end -}}
+
+{{/*
 The weighted destinations of a route, as a YAML list: all to stable without a canary, else stable and canary by
 canary.weight (both present under Argo Rollouts, which rewrites the weights).
 */}}
 {{- define "triton-routing.destinations" -}}
-{{- $host := include "triton-routing.serverHost" . -}}
 {{- $v := .ctx.Values -}}
-- destination:
-    host: {{ $host }}
-    subset: stable
-    port:
-      number: {{ .port }}
-  weight: {{ sub 100 (ternary (int $v.canary.weight) 0 $v.canary.enabled) }}
+{{- include "triton-routing.destination" (dict "ctx" .ctx "track" "stable" "port" .port "weight" (sub 100 (ternary (int $v.canary.weight) 0 $v.canary.enabled))) }}
 {{- if $v.canary.enabled }}
-- destination:
-    host: {{ $host }}
-    subset: canary
-    port:
-      number: {{ .port }}
-  weight: {{ int $v.canary.weight }}
+{{ include "triton-routing.destination" (dict "ctx" .ctx "track" "canary" "port" .port "weight" (int $v.canary.weight)) }}
 {{- end }}
 {{- end -}}
 

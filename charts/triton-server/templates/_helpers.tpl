@@ -285,6 +285,35 @@ the tracks strategy (with argoRollouts the controller makes the canary pods from
 {{- end -}}
 
 {{/*
+The most server pods that exist at once, as JSON {replicas, surge, text}: replicas is the stable track's
+(replicaCount, or the autoscaler's maximum) plus the canary's (its replicaCount or maximum; under argoRollouts as
+many again as stable, since the controller brings the new ReplicaSet up beside the old before scaling it down);
+surge is what a rolling update adds on top (updateStrategy.maxSurge per track); text names the values, each with
+the prefix given. The GPU checks here and the umbrella's quota checks count with it.
+Usage: include "triton-server.podCount" (dict "ctx" $ "prefix" "server.")
+*/}}
+{{- define "triton-server.podCount" -}}
+{{- $v := .ctx.Values -}}
+{{- $p := .prefix | default "" -}}
+{{- $autoscaled := ne $v.autoscaling.mode "none" -}}
+{{- $most := ternary (int $v.autoscaling.maxReplicas) (int $v.replicaCount) $autoscaled -}}
+{{- $text := printf "%s%s" $p (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) -}}
+{{- $c := $v.canary -}}
+{{- $canary := 0 -}}
+{{- if and $c.enabled (eq $c.strategy "tracks") -}}
+{{- $canaryAutoscaled := ne $c.autoscaling.mode "none" -}}
+{{- $canary = ternary (int $c.autoscaling.maxReplicas) (int $c.replicaCount) $canaryAutoscaled -}}
+{{- $text = printf "%s + %scanary.%s" $text $p (ternary "autoscaling.maxReplicas" "replicaCount" $canaryAutoscaled) -}}
+{{- else if $c.enabled -}}
+{{- $canary = $most -}}
+{{- $text = printf "twice %s (an Argo rollout runs the new ReplicaSet beside the old)" $text -}}
+{{- end -}}
+{{- $tracks := add (ternary 1 0 (gt $most 0)) (ternary 1 0 (and (gt $canary 0) (eq $c.strategy "tracks"))) -}}
+{{- $surge := ternary (mul (int $v.updateStrategy.maxSurge) $tracks) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
+{{- toJson (dict "replicas" (add $most $canary) "surge" $surge "text" $text) -}}
+{{- end -}}
+
+{{/*
 The values a track runs with, as JSON: the chart's values, and for the canary its own image, model repository
 location, replicas and autoscaler bounds (canary.*) in place of the stable track's. Everything else (flags,
 probes, resources, GPUs, the scaling signal and behavior) is shared, so the two tracks differ only in what is

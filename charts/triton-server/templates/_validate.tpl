@@ -194,7 +194,6 @@ GPU without them.
 
 {{- /* Canary: a track that differs from stable, in a way its repository type can take, with one owner of the rollout. */ -}}
 {{- $c := $v.canary -}}
-{{- $canaryPods := 0 -}}
 {{- if $c.enabled -}}
 {{- $changes := or $c.image.repository $c.image.tag $c.image.digest $c.modelRepository.pvc.claimName $c.modelRepository.pvc.subPath $c.modelRepository.objectStore.uri -}}
 {{- if eq $c.strategy "tracks" -}}
@@ -213,7 +212,6 @@ GPU without them.
 {{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.autoscaling.minReplicas" "message" (printf "%d is above %scanary.autoscaling.maxReplicas %d." (int $c.autoscaling.minReplicas) $p (int $c.autoscaling.maxReplicas))) $fail) -}}
 {{- end -}}
-{{- $canaryPods = ternary (int $c.autoscaling.maxReplicas) (int $c.replicaCount) (ne $c.autoscaling.mode "none") -}}
 {{- else -}}
 {{- if $changes -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.strategy" "message" (printf "is argoRollouts, where a rollout is a change of %simage or %smodelRepository itself (the controller runs old and new side by side); %scanary.image and %scanary.modelRepository belong to the tracks strategy. Clear them." $p $p $p $p)) $fail) -}}
@@ -222,10 +220,8 @@ GPU without them.
 {{- end -}}
 
 {{- /* MIG: a profile the GPU model offers, one slice per pod, no more pods than the declared slices. */ -}}
-{{- $surge := ternary (int $v.updateStrategy.maxSurge) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
-{{- $most := ternary (int $v.autoscaling.maxReplicas) (int $v.replicaCount) $autoscaled -}}
-{{- $canaryText := ternary (printf " + %scanary.%s" $p (ternary "autoscaling.maxReplicas" "replicaCount" (ne $c.autoscaling.mode "none"))) "" (gt $canaryPods 0) -}}
-{{- include "triton-common.gpu.validate" (dict "ctx" .ctx "gpu" $v.gpu "path" "gpu" "replicas" (add $most $surge $canaryPods) "replicasPath" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) "replicasText" (printf "%s%s + %supdateStrategy.maxSurge%s" $p (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) $p $canaryText)) -}}
+{{- $pods := include "triton-server.podCount" (dict "ctx" .ctx "prefix" $p) | fromJson -}}
+{{- include "triton-common.gpu.validate" (dict "ctx" .ctx "gpu" $v.gpu "path" "gpu" "replicas" (add $pods.replicas $pods.surge) "replicasPath" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) "replicasText" (printf "%s + %supdateStrategy.maxSurge" $pods.text $p)) -}}
 
 {{- /* An exposed Service behind a policy that admits only the namespace's own pods serves nobody outside. */ -}}
 {{- if and $v.networkPolicy.enabled (ne $v.service.type "ClusterIP") (not $v.networkPolicy.inferenceFrom) -}}

@@ -67,17 +67,17 @@ Usage: include "triton-stack.effective" (dict "ctx" $ "container" $c "kind" "req
 {{/*
 ResourceQuota: pods beyond the quota are never created, and a quota on cpu or memory makes the API server refuse
 every container that does not state that resource (kubernetes pkg/quota/v1/evaluator/core/pods.go, validationSet:
-cpu and memory only). Counted: the server pods (replicas, or the autoscaler's maximum) plus, at once, the larger of
-the rollout's surge pods and the helm test pod.
+cpu and memory only). Counted: the server pods of every track (triton-server.podCount: replicas or the autoscaler's
+maximum, the canary's too) plus, at once, the larger of the rolling update's surge pods and the helm test pod.
 */}}
 {{- define "triton-stack.validate.quota" -}}
 {{- $quota := .Values.guardrails.resourceQuota -}}
 {{- $server := .Values.server -}}
 {{- if $quota.enabled -}}
-{{- $autoscaled := ne $server.autoscaling.mode "none" -}}
-{{- $replicas := ternary (int $server.autoscaling.maxReplicas) (int $server.replicaCount) $autoscaled -}}
-{{- $surge := ternary (int $server.updateStrategy.maxSurge) 0 (and (eq $server.updateStrategy.type "RollingUpdate") (gt $replicas 0)) -}}
-{{- $replicasText := printf "server.%s" (ternary "autoscaling.maxReplicas" "replicaCount" $autoscaled) -}}
+{{- $pods := include "triton-server.podCount" (dict "ctx" (dict "Values" $server) "prefix" "server.") | fromJson -}}
+{{- $replicas := int $pods.replicas -}}
+{{- $surge := int $pods.surge -}}
+{{- $replicasText := $pods.text -}}
 {{- $containers := include "triton-stack.containers" . | fromJson -}}
 {{- $serverContainers := omit $containers "helm-test" -}}
 {{- $testPod := ternary 1 0 $server.helmTest.enabled -}}

@@ -66,6 +66,15 @@ class TestRoutes:
         assert forced["match"] == [{"port": 8001, "headers": {"x-triton-track": {"exact": "canary"}}}]
         assert weights(forced) == {"canary": 100}
 
+    def test_every_destination_names_its_track_in_a_response_header(self):
+        # What lets a client (and the cluster tier's split test) see which track answered, for HTTP and gRPC.
+        destinations = [destination for route in routes(canary(faultDrill={"enabled": True})) for destination in route["route"]]
+        assert {destination["destination"]["subset"] for destination in destinations} == {"stable", "canary"}
+        for destination in destinations:
+            assert destination["headers"] == {"response": {"set": {"x-triton-track": destination["destination"]["subset"]}}}
+        quiet = canary(canary={"trackResponseHeader": False})
+        assert not [destination for route in routes(quiet) for destination in route["route"] if "headers" in destination]
+
     def test_only_inference_ports_are_routed(self):
         ports = {match["port"] for route in routes(canary(gateway={"enabled": True, "hosts": ["triton.example.com"]})) for match in route["match"]}
         assert ports == {8000, 8001}
@@ -139,3 +148,18 @@ class TestArgoOwnership:
         assert rollout["virtualService"]["name"] == find(objects, "VirtualService")["metadata"]["name"]
         assert rollout["destinationRule"]["name"] == find(objects, "DestinationRule")["metadata"]["name"]
         assert set(rollout["virtualService"]["routes"]) <= set(by_name)
+
+
+def test_the_cluster_split_release_renders_and_answers_with_the_track_header():
+    # The kind tier's split test installs these values; proven to render and validate here, where no cluster runs.
+    from tests.cluster import test_canary_split as split
+
+    values_file = helm.VALUES_DIR / "ci-kind.yaml"
+    objects = helm.render("triton-stack", values_files=[values_file], values=split.SPLIT_VALUES, release=split.RELEASE,
+                          namespace=split.NAMESPACE, kube_version=KUBE_HIGHEST)
+    by_name = {route["name"]: route for route in routes(objects)}
+    for protocol in ("http", "grpc"):
+        assert weights(by_name[protocol]) == {"stable": 100 - split.WEIGHT, "canary": split.WEIGHT}
+        assert by_name[protocol]["route"][0]["destination"]["host"] == f"{split.RELEASE}-server.{split.NAMESPACE}.svc.cluster.local"
+        assert by_name[f"force-canary-{protocol}"]["match"][0]["headers"] == {split.TRACK_HEADER: {"exact": "canary"}}
+    assert {d["metadata"]["name"] for d in objects if d["kind"] == "Deployment"} == {f"{split.RELEASE}-server", f"{split.RELEASE}-server-canary"}

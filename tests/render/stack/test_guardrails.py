@@ -51,6 +51,26 @@ def test_quota_smaller_than_the_server_needs_fails():
     assert "guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 4 is less than the 8 that 3 server pods (server.replicaCount, 2 each) and the larger of the surge pods" in stack_error(values)
 
 
+CANARY_TRACK = {"enabled": True, "image": {"tag": "24.11-py3"}, "replicaCount": 2}
+
+
+def test_quota_counts_the_canary_track_and_its_surge():
+    # stable 2 + canary 2, and a rolling update surges one pod per track: 6 pods of one GPU; 5 is refused, 6 is not.
+    server = {"replicaCount": 2, "gpu": {"count": 1}, "canary": CANARY_TRACK}
+    refused = stack_error({"server": server, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.nvidia.com/gpu": "5"}}}})
+    assert ("guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 5 is less than the 6 that 4 server pods "
+            "(server.replicaCount + server.canary.replicaCount, 1 each)") in refused
+    assert find(render_stack({"server": server, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.nvidia.com/gpu": "6"}}}}), "ResourceQuota")
+
+
+def test_quota_counts_an_argo_rollout_twice():
+    # Under argoRollouts the new ReplicaSet comes up beside the old: 2 x 3 pods, and the larger of surge and test pod.
+    server = {"replicaCount": 3, "canary": {"enabled": True, "strategy": "argoRollouts"}}
+    values = {"server": server, "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}},
+              "guardrails": {"resourceQuota": {"enabled": True, "hard": {"pods": "6"}}}}
+    assert "guardrails.resourceQuota.hard.pods: 6 is less than the 7 that twice server.replicaCount (an Argo rollout" in stack_error(values)
+
+
 @pytest.mark.parametrize("section", ["monitoring", "logging"])
 def test_reserved_sections_fail_until_their_charts_ship(section):
     assert f"{section}.enabled: the triton-{section} subchart is not shipped" in stack_error({section: {"enabled": True}})

@@ -1,6 +1,7 @@
 """NOTES.txt: how to reach the service and what to check next, with the names the release really has."""
 
 import pytest
+import yaml
 
 from tests.conftest import ENVIRONMENT_FILES, KUBE_HIGHEST, find
 from tests.harness import render as helm
@@ -13,9 +14,21 @@ def test_notes_name_the_rendered_service_and_deployment(values_file):
     notes = helm.render_notes("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
     objects = helm.render("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
     service = find(objects, "Service", "-server")["metadata"]["name"]
-    deployment = find(objects, "Deployment")["metadata"]["name"]
     assert f"http://{service}.{helm.DEFAULT_NAMESPACE}.svc:8000" in notes
-    assert f"rollout status deploy/{deployment}" in notes
+    for deployment in (o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"):
+        assert f"rollout status deploy/{deployment}\n" in notes
+
+
+def test_notes_give_the_canary_procedure_for_the_release_strategy(tmp_path):
+    staging = helm.render_notes("triton-stack", [helm.VALUES_DIR / "staging.yaml"], kube_version=KUBE_HIGHEST)
+    assert "The canary answers 10% of requests" in staging and "--set routing.canary.weight=0" in staging
+    assert "header x-triton-track: canary|stable" in staging and "rollout status deploy/triton-server-canary" in staging
+    rollout = {"server": {"canary": {"enabled": True, "strategy": "argoRollouts"}},
+               "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}}
+    (tmp_path / "rollout.yaml").write_text(yaml.safe_dump(rollout))
+    notes = helm.render_notes("triton-stack", [tmp_path / "rollout.yaml"], kube_version=KUBE_HIGHEST)
+    assert "kubectl argo rollouts -n inference abort triton-server" in notes and "rollout status deploy/" not in notes
+    assert "Canary" not in helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
 
 
 def test_notes_explain_the_admin_header_only_when_restricted():
