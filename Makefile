@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-stack triton-loadtest triton-batch
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -108,7 +108,7 @@ loadtest: locust ## Locust against `make up` (127.0.0.1:8000): the default profi
 calibrate: locust ## Step ramp on the rendered server until p95 crosses the SLO; prints capacity and the autoscaling target
 	$(PY) ci/loadtest/calibrate.py $(ARGS)
 
-bench: bench-render bench-batching bench-startup bench-loadgen ## All benchmarks
+bench: bench-render bench-batching bench-startup bench-loadgen bench-batch ## All benchmarks
 
 bench-render: ## Unique renders, offline-tier wall time and the raw helm floor
 	$(PY) ci/bench/render.py
@@ -121,6 +121,9 @@ bench-startup: ## Time to ready, first request after ready vs steady-state p50
 
 bench-loadgen: locust ## Load-generator headroom: Locust (HTTP and gRPC, --processes) vs perf_analyzer at the same concurrency
 	$(PY) ci/bench/loadgen.py
+
+bench-batch: ## Batch client (one shard of 4000 PNGs, end to end) vs perf_analyzer at the same concurrency, one server
+	$(PY) ci/bench/batch.py
 
 bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
 	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)

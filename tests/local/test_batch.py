@@ -186,24 +186,23 @@ def test_shards_are_stable_when_items_come_and_go(client_module):
 
 def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2}}))
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2, "batchSize": 1, "commitItems": 50}}))
     (plan,) = plans(pod, claim, tmp_path / "work", server.grpc_address).values()
+    parts = claim / "results" / "parts"
+
+    def committed() -> list[dict]:
+        # Renamed into place only when whole: every part present is complete records, line by line.
+        return [json.loads(line) for path in sorted(parts.rglob("*.jsonl")) for line in path.read_text().splitlines()] if parts.exists() else []
+
     process = start_shard(plan)
-    items_dir = claim / "results" / "items"
-    written = 0
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        written = sum(1 for _ in items_dir.rglob("*.json")) if items_dir.exists() else 0
-        if written >= 300:
-            break
-        time.sleep(0.01)
+    while time.monotonic() < deadline and process.poll() is None and len(committed()) < 300:
+        time.sleep(0.02)
     assert process.poll() is None, f"the shard ended before it could be killed (exit {process.returncode})"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    after_kill = sorted(items_dir.rglob("*.json"))
-    assert 300 <= len(after_kill) < DATASET_SIZE
-    # Renamed into place only when whole: every result present after SIGKILL is a complete record.
-    assert all(json.loads(path.read_text())["outputs"]["TOP_CLASS"] for path in after_kill)
+    after_kill = committed()
+    assert 300 <= len(after_kill) < DATASET_SIZE and all(record["outputs"]["TOP_CLASS"] for record in after_kill)
     assert not (claim / "results" / "shards").exists()
 
     runs = run_shards({0: plan}, 1)
@@ -212,9 +211,10 @@ def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dat
     assert done["already_done"] == len(after_kill) and done["sent_this_run"] == DATASET_SIZE - len(after_kill)
     counts = Counter(line["id"] for line in results(claim))
     assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
+    assert Counter(record["id"] for record in committed()) == counts  # nothing was committed twice either
     everything = [path.relative_to(claim / "results") for path in (claim / "results").rglob("*") if path.is_file()]
     assert not (claim / "results" / ".partial").exists() and not [p for p in everything if p.suffix == ".tmp"]
-    assert len(everything) == DATASET_SIZE + 3  # one file per item, and the shard's results, failures, manifest
+    assert {p.parts[0] for p in everything} == {"parts", "shards"}
 
 
 # --- items the model refuses, unreadable items ---------------------------------------------------------------

@@ -248,6 +248,7 @@ CHART_OVERRIDES = {
             "client.retryInitialSeconds": 1.5,
             "client.retryMaxSeconds": 10,
             "client.progressIntervalSeconds": 5,
+            "client.commitSeconds": 5,
             "client.pushgateway": "http://pushgateway.monitoring:9091",
             "client.resources": {"requests": {"cpu": "2"}},
             "client.tmpSizeLimit": "2Gi",

@@ -11,8 +11,10 @@ What it does, for shard JOB_COMPLETION_INDEX of --shards:
 - skips items whose result already exists (a re-run does only what is left), sends the rest with at most
   --concurrency requests in flight (asyncio gRPC or HTTP), retrying UNAVAILABLE, 5xx and connection errors with
   exponential backoff;
-- writes each result as its own file or object, atomically (a temp file renamed into place; one PUT per object),
-  so a killed pod never leaves half a result; items that fail for good get a failure record with the reason;
+- commits results in groups (--commit-items, or every --commit-seconds), each group one file or object written
+  atomically (a temp file renamed into place; one PUT per object), so a killed pod never leaves half a result and
+  loses at most its last uncommitted group, which the next run sends again; items that fail for good get a failure
+  record with the reason;
 - at the end writes the shard's results as JSON Lines, its failures as JSON Lines, and a manifest;
 - logs progress every --progress-interval-seconds (done/total, rate, ETA) and, with --pushgateway, pushes the
   same figures to a Prometheus Pushgateway.
@@ -25,10 +27,14 @@ Exit codes (the chart's podFailurePolicy acts on them):
   143 stopped by SIGTERM (eviction, preemption, deletion); results so far are kept
 
 Output layout under --output:
-  items/<hh>/<sha256 of the id>.json    one result per item
-  failed/<hh>/<sha256 of the id>.json   one failure record per item that failed for good (removed once it succeeds)
-  shards/shard-<i>-of-<n>.results.jsonl, .failures.jsonl, .manifest.json
-  .partial/shard-<i>/                   temp files of a shard in progress (local paths only; emptied at its start)
+  parts/shard-<i>-of-<n>/<run>-<k>.jsonl    committed results, one JSON record per line
+  failed/shard-<i>-of-<n>/<run>-<k>.jsonl   committed failure records (an item that later succeeds is not a failure)
+  shards/shard-<i>-of-<n>.results.jsonl, .failures.jsonl, .manifest.json   written when the shard is complete
+  .partial/shard-<i>-of-<n>/                temp files of a shard in progress (local paths only; emptied at its start)
+A shard's parts belong to its index and the shard count: a run with another --shards starts afresh.
+
+Why groups and not a file per item: creating a file costs about as much as an inference here (and far more on
+network filesystems and object stores); a group keeps every guarantee of a single file.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TERMINATED = 0, 1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 OBJECT_STORE_SCHEMES = ("s3://", "gs://")
+# Items per request when --batch-size is 0: a full batch of most image models, small enough for any request limit.
+AUTO_BATCH_CAP = 16
 # Triton datatypes as numpy dtypes (tritonclient.utils.triton_to_np_dtype, written out so that this file also
 # reports a datatype it cannot handle by name).
 DATATYPES = {
@@ -217,10 +225,6 @@ class Item:
     source: str  # file name under the input, for images; "<file>:<line>" for JSON Lines
     line: bytes | None = None
 
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(self.id.encode()).hexdigest()
-
 
 def shard_of(item_id: str, shards: int) -> int:
     """The stable shard of an item: a hash of its id, so adding or reordering other items never moves it."""
@@ -231,12 +235,8 @@ def shard_name(index: int, shards: int) -> str:
     return f"shard-{index:05d}-of-{shards:05d}"
 
 
-def result_name(key: str) -> str:
-    return f"items/{key[:2]}/{key}.json"
-
-
-def failure_name(key: str) -> str:
-    return f"failed/{key[:2]}/{key}.json"
+# Where committed parts go, per kind; each shard has its own folder in each.
+PART_DIRS = {"results": "parts", "failures": "failed"}
 
 
 def list_items(store, input_format: str) -> Iterator[Item]:
@@ -335,7 +335,8 @@ class ImageDecoder:
     def decode(self, data: bytes) -> dict[str, np.ndarray]:
         try:
             with self._image.open(io.BytesIO(data)) as image:
-                image = image.convert(self.mode)
+                if image.mode != self.mode:
+                    image = image.convert(self.mode)
                 width = image.width if self.size[0] == -1 else self.size[0]
                 height = image.height if self.size[1] == -1 else self.size[1]
                 if (width, height) != image.size:
@@ -347,8 +348,9 @@ class ImageDecoder:
             pixels = pixels[:, :, None]
         if self.channels_first:
             pixels = pixels.transpose(2, 0, 1)
-        array = pixels.astype(self.dtype) * self.scale if self.scale != 1.0 else pixels.astype(self.dtype)
-        return {self.tensor.name: np.ascontiguousarray(array.astype(self.dtype))}
+        if self.scale != 1.0:  # one pass: scaled, converted and laid out contiguously
+            return {self.tensor.name: np.multiply(pixels, self.scale, dtype=self.dtype)}
+        return {self.tensor.name: np.ascontiguousarray(pixels, dtype=self.dtype)}
 
 
 class JsonLinesDecoder:
@@ -526,31 +528,54 @@ class Run:
         self.unavailable: ServerUnavailable | None = None
         self.version_seen: set[str] = set()
 
-    # --- the parts that write ---
+    # --- the parts that write: results and failures are committed in groups, each group one atomic file ---
 
-    async def _write(self, name: str, record: dict) -> None:
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-        if self.output.blocking:
-            await asyncio.to_thread(self.output.write, name, [data])
-        else:
-            self.output.write(name, [data])
+    def record(self, kind: str, entry: dict) -> None:
+        self.buffers[kind].append(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
 
-    async def _delete(self, name: str) -> None:
-        if self.output.blocking:
-            await asyncio.to_thread(self.output.delete, name)
-        else:
-            self.output.delete(name)
+    async def commit(self, force: bool = False) -> None:
+        """Writes what is buffered as one part per kind, once the buffer holds --commit-items records or the oldest
+        is --commit-seconds old (or `force`). A part appears whole or not at all; what a killed run had not yet
+        committed is sent again by the next run, never written twice."""
+        size = sum(len(buffer) for buffer in self.buffers.values())
+        if not size or not (force or size >= self.args.commit_items or time.monotonic() - self.committed_at >= self.args.commit_seconds):
+            return
+        buffers, self.buffers = self.buffers, {"results": [], "failures": []}
+        self.committed_at = time.monotonic()
+        for kind, lines in buffers.items():
+            if not lines:
+                continue
+            self.part_number += 1
+            name = f"{PART_DIRS[kind]}/{self.shard_label}/{self.run_id}-{self.part_number:06d}.jsonl"
+            if self.output.blocking:
+                await asyncio.to_thread(self.output.write, name, lines)
+            else:
+                self.output.write(name, lines)
 
     async def succeed(self, item: Item, outputs: dict, version: str) -> None:
-        await self._write(result_name(item.key), {"id": item.id, "model": self.model.name, "model_version": version, "outputs": outputs})
-        if item.key in self.failed_before:
-            await self._delete(failure_name(item.key))
+        self.record("results", {"id": item.id, "model": self.model.name, "model_version": version, "outputs": outputs})
         self.progress.done += 1
+        await self.commit()
 
     async def fail(self, item: Item, reason: str, attempts: int) -> None:
         log.warning("item %s failed: %s", item.id, reason)
-        await self._write(failure_name(item.key), {"id": item.id, "source": item.source, "reason": reason, "attempts": attempts})
+        self.record("failures", {"id": item.id, "source": item.source, "reason": reason, "attempts": attempts})
         self.progress.failed += 1
+        await self.commit()
+
+    def read_parts(self, kind: str) -> Iterator[tuple[str, list[dict]]]:
+        """(name, records) of every committed part of this shard, oldest first. A local part that does not parse
+        (a node crash after the rename, before the page cache reached the disk) is removed: its items are done again."""
+        for name in self.output.list(f"{PART_DIRS[kind]}/{self.shard_label}"):
+            try:
+                records = [json.loads(line) for line in self.output.read(name).splitlines() if line.strip()]
+                if not records or not all(isinstance(r, dict) and "id" in r for r in records):
+                    raise ValueError("empty or cut")
+            except ValueError:
+                log.warning("%s is not whole (a node crash?); its items are sent again", name)
+                self.output.delete(name)
+                continue
+            yield name, records
 
     # --- requests ---
 
@@ -613,13 +638,19 @@ class Run:
                 await self.send(items, arrays)
 
     async def report(self) -> None:
+        """Progress every --progress-interval-seconds; between lines, commits a buffer that has waited long enough."""
+        tick = min(self.args.progress_interval_seconds, self.args.commit_seconds)
+        last = time.monotonic()
         while True:
             try:
-                await asyncio.wait_for(self.stop.wait(), self.args.progress_interval_seconds)
+                await asyncio.wait_for(self.stop.wait(), tick)
                 return
             except asyncio.TimeoutError:
                 pass
-            self.log_progress()
+            await self.commit()
+            if time.monotonic() - last >= self.args.progress_interval_seconds:
+                last = time.monotonic()
+                self.log_progress()
 
     def log_progress(self) -> None:
         log.info(self.progress.line(self.shard_label))
@@ -662,6 +693,8 @@ class Run:
                 raise ServerUnavailable(f"{args.url}: {describe_error(error)}") from None
             raise UsageError(f"model {args.model!r} (version {args.model_version or 'latest'}) is not served by "
                              f"{args.protocol} {args.url}: {describe_error(error)}") from None
+        if args.batch_size == 0:  # auto: full batches where the model takes them, capped so one request stays small
+            args.batch_size = max(1, min(self.model.max_batch_size, AUTO_BATCH_CAP))
         if args.batch_size > max(self.model.max_batch_size, 1):
             raise UsageError(f"--batch-size {args.batch_size} is above the model's max_batch_size {self.model.max_batch_size}")
         self.decoder = ImageDecoder(self.model, args.image_scale) if args.input_format == "images" else JsonLinesDecoder(self.model)
@@ -682,15 +715,12 @@ class Run:
 
     async def _execute(self, items: list[Item]) -> int:
         args = self.args
-        done_names = set(self.output.list("items"))
-        failed_names = set(self.output.list("failed"))
-        pending, done = [], []
-        for item in items:
-            if result_name(item.key) in done_names and self.valid_result(item):
-                done.append(item)
-            else:
-                pending.append(item)
-        self.failed_before = {item.key for item in items if failure_name(item.key) in failed_names}
+        self.buffers = {"results": [], "failures": []}
+        self.committed_at = time.monotonic()
+        self.run_id, self.part_number = f"{int(time.time() * 1000):013d}", 0
+        done_ids = {record["id"] for _, records in self.read_parts("results") for record in records}
+        pending = [item for item in items if item.id not in done_ids]
+        done = [item for item in items if item.id in done_ids]
         self.progress = Progress(total=len(items), already_done=len(done))
         log.info("%s: %d items (of %d in the input's %d shards), %d already done, %d to send to %s %s over %s, "
                  "%d in flight, %d per request", self.shard_label, len(items), self.input_items, args.shards,
@@ -712,6 +742,7 @@ class Run:
         await asyncio.gather(*(self.worker(queue) for _ in range(args.concurrency)))
         self.stop.set()
         await reporter
+        await self.commit(force=True)
         self.log_progress()
         if self.unavailable is not None:
             log.error("%s: the server is unavailable: %s. %d results kept; a retry of this shard resumes.",
@@ -721,53 +752,41 @@ class Run:
             return EXIT_TERMINATED
         return await asyncio.to_thread(self.finish, items)
 
-    def valid_result(self, item: Item) -> bool:
-        """An object store writes whole objects; a local file renamed into place is whole too, unless the node
-        crashed before the page cache reached the disk: such a file is empty or cut, and is done again."""
-        if isinstance(self.output, ObjectStore):
-            return True
-        try:
-            return json.loads(self.output.read(result_name(item.key))).get("id") == item.id
-        except (OSError, ValueError, AttributeError):
-            return False
-
     def finish(self, items: list[Item]) -> int:
-        """The shard's results and failures as JSON Lines (each line one item, in id order), then its manifest."""
+        """The shard's results and failures as JSON Lines (one line per item: its result, or its latest failure
+        when it has none), then its manifest."""
         base = f"shards/{self.shard_label}"
-        result_names = set(self.output.list("items"))
-        failed_names = set(self.output.list("failed"))
-        succeeded = failed = 0
+        shard_ids = {item.id for item in items}
+        result_parts = [name for name, _ in self.read_parts("results")]
+        latest_failure: dict[str, bytes] = {}
+        for _, records in self.read_parts("failures"):
+            for record in records:
+                latest_failure[record["id"]] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        succeeded_ids: set[str] = set()
 
-        def lines(kind: str) -> Iterator[bytes]:
-            nonlocal succeeded, failed
-            for item in items:
-                has_result = result_name(item.key) in result_names
-                if kind == "results" and not has_result:
-                    continue
-                # A failure record beside a result is stale: the process stopped between the two writes.
-                if kind == "failures" and (has_result or failure_name(item.key) not in failed_names):
-                    continue
-                data = self.output.read(result_name(item.key) if kind == "results" else failure_name(item.key))
-                if kind == "results":
-                    succeeded += 1
-                else:
-                    failed += 1
-                yield data if data.endswith(b"\n") else data + b"\n"
+        def results() -> Iterator[bytes]:
+            for name in result_parts:
+                for line in self.output.read(name).splitlines():
+                    record_id = json.loads(line)["id"]
+                    if record_id in shard_ids and record_id not in succeeded_ids:
+                        succeeded_ids.add(record_id)
+                        yield line + b"\n"
 
-        self.output.write(f"{base}.results.jsonl", lines("results"))
-        self.output.write(f"{base}.failures.jsonl", lines("failures"))
+        self.output.write(f"{base}.results.jsonl", results())
+        failed = {item_id: line for item_id, line in latest_failure.items() if item_id in shard_ids and item_id not in succeeded_ids}
+        self.output.write(f"{base}.failures.jsonl", [failed[item_id] for item_id in sorted(failed)])
         manifest = {
             "shard": self.shard, "shards": self.args.shards, "model": self.model.name,
             "model_versions": sorted(self.version_seen) or [self.model.version or "latest"],
             "input": self.input.describe(), "input_format": self.args.input_format, "output": self.output.describe(),
-            "items": len(items), "succeeded": succeeded, "failed": failed,
+            "items": len(items), "succeeded": len(succeeded_ids), "failed": len(failed),
             "sent_this_run": self.progress.done + self.progress.failed, "already_done": self.progress.already_done,
             "results": f"{base}.results.jsonl", "failures": f"{base}.failures.jsonl",
             "elapsed_seconds": round(time.monotonic() - self.progress.started, 3), "client_version": VERSION,
         }  # fmt: skip
         self.output.write(f"{base}.manifest.json", [json.dumps(manifest, indent=2).encode() + b"\n"])
         log.info("%s finished: %d succeeded, %d failed; %s.results.jsonl, %s.failures.jsonl, %s.manifest.json under %s",
-                 self.shard_label, succeeded, failed, base, base, base, self.output.describe())
+                 self.shard_label, len(succeeded_ids), len(failed), base, base, base, self.output.describe())
         return EXIT_ITEMS_FAILED if failed else EXIT_OK
 
 
@@ -783,7 +802,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--shards", type=int, required=True, help="the Job's completions")
     parser.add_argument("--shard-index", type=int, default=None, help="default: $JOB_COMPLETION_INDEX (set by an Indexed Job)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
-    parser.add_argument("--batch-size", type=int, default=1, help="items per request (at most the model's max_batch_size)")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help=f"items per request, at most the model's max_batch_size; 0: that maximum, at most {AUTO_BATCH_CAP} (1 for a model without batching)")
     parser.add_argument("--max-retries", type=int, default=5)
     parser.add_argument("--retry-initial-seconds", type=float, default=0.5)
     parser.add_argument("--retry-max-seconds", type=float, default=30.0)
@@ -791,6 +811,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-ready-seconds", type=float, default=300.0, help="how long to wait for the server to be ready")
     parser.add_argument("--image-scale", type=float, default=1 / 255, help="pixel scale for float image inputs")
     parser.add_argument("--progress-interval-seconds", type=float, default=30.0)
+    parser.add_argument("--commit-items", type=int, default=256, help="results written together, as one atomic part")
+    parser.add_argument("--commit-seconds", type=float, default=10.0, help="longest a result waits before its part is written")
     parser.add_argument("--pushgateway", default="", help="Pushgateway URL (http://host:9091); empty: no metrics pushed")
     parser.add_argument("--metrics-job", default="triton-batch", help="the Pushgateway job label")
     args = parser.parse_args(argv)
@@ -804,9 +826,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         (0 <= args.shard_index < args.shards, f"shard index {args.shard_index} is out of range for --shards {args.shards} (0 to {args.shards - 1}): "
                                               "the Job's completions and the client's --shards must be the same"),
         (args.concurrency >= 1, f"--concurrency {args.concurrency}: at least 1"),
-        (args.batch_size >= 1, f"--batch-size {args.batch_size}: at least 1"),
+        (args.batch_size >= 0, f"--batch-size {args.batch_size}: 0 (the model's maximum) or more"),
         (args.max_retries >= 0, f"--max-retries {args.max_retries}: 0 or more"),
         (args.progress_interval_seconds > 0, f"--progress-interval-seconds {args.progress_interval_seconds}: above 0"),
+        (args.commit_items >= 1, f"--commit-items {args.commit_items}: at least 1"),
+        (args.commit_seconds > 0, f"--commit-seconds {args.commit_seconds}: above 0"),
         (args.input.rstrip("/") != args.output.rstrip("/"), "--input and --output are the same place"),
     ]
     for ok, message in checks:

@@ -94,6 +94,8 @@ Indexed Job sets JOB_COMPLETION_INDEX in every container of a shard's pod.
 - --retry-max-seconds={{ $c.retryMaxSeconds }}
 - --request-timeout-seconds={{ $c.requestTimeoutSeconds }}
 - --wait-ready-seconds={{ $c.waitReadySeconds }}
+- --commit-items={{ $c.commitItems | int }}
+- --commit-seconds={{ $c.commitSeconds }}
 - --progress-interval-seconds={{ $c.progressIntervalSeconds }}
 {{- with $c.pushgateway }}
 - --pushgateway={{ . }}
