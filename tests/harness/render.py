@@ -345,6 +345,30 @@ def uninstall(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespa
     return _run(helm or default_helm(), args, timeout=360).stdout
 
 
+def render_with_kube_version_floor(chart: str, floor: str, values: Mapping[str, Any] | None = None, *, kube_version: str,
+                                   helm: str | None = None) -> list[dict]:
+    """Renders a copy of `chart` whose kubeVersion admits `floor` and up, at `kube_version`: for the branches a chart
+    keeps for clusters below the range it declares (reachable with `helm template --kube-version`, which the declared
+    range refuses). Never cached; raises HelmError."""
+    import shutil
+
+    helm = helm or default_helm()
+    ensure_dependencies(helm)
+    with tempfile.TemporaryDirectory() as workdir:
+        copy = Path(workdir) / chart
+        shutil.copytree(chart_path(chart), copy)
+        chart_yaml = copy / "Chart.yaml"
+        chart_yaml.write_text(re.sub(r'(?m)^kubeVersion: .*$', f'kubeVersion: ">={floor}-0"', chart_yaml.read_text()))
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as extra:
+            json.dump(dict(values or {}), extra)
+            extra.flush()
+            args = ["template", DEFAULT_RELEASE, str(copy), "--namespace", DEFAULT_NAMESPACE, "--kube-version", kube_version, "--values", extra.name]
+            started = time.perf_counter()
+            output = _run(helm, args).stdout
+        _log_render((helm, f"{chart} (kubeVersion >={floor})", None, kube_version, None, None), time.perf_counter() - started)
+        return [doc for doc in yaml.safe_load_all(output) if doc]
+
+
 def render_notes(chart: str, values_files: Sequence[Path | str] = (), *, kube_version: str | None = None, helm: str | None = None) -> str:
     """The chart's NOTES.txt as `helm install` would print it.
 

@@ -132,7 +132,8 @@ Indexed Job sets JOB_COMPLETION_INDEX in every container of a shard's pod.
 
 {{/*
 The Triton sidecar: a native sidecar (an init container with restartPolicy Always; SidecarContainers is beta and
-on by default from Kubernetes 1.29, GA in 1.33, and the charts declare >= 1.29). The kubelet starts the client only
+on by default from Kubernetes 1.29, GA in 1.33; the charts declare >= 1.29, and below it the render refuses this
+mode: the API server would drop restartPolicy and the sidecar would hold the pod in init). The kubelet starts the client only
 once its startup probe passes (Triton ready, models loaded), and stops it when the client has exited, so the
 pod, and the Job, complete. A plain second container would keep the pod running after the client finished.
 */}}

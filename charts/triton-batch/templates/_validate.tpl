@@ -62,6 +62,9 @@ renders nothing.
 {{- /* The target: a sidecar needs its own models; GPUs and a model claim mean nothing without one. */ -}}
 {{- $sidecar := $v.sidecar -}}
 {{- if eq $v.target.mode "sidecar" -}}
+{{- if not (include "triton-common.validate.kubeAtLeast" (dict "ctx" .ctx "minor" 29)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "target.mode" "message" (printf "sidecar needs native sidecar containers (SidecarContainers: beta and on by default from Kubernetes 1.29), and this render targets %s. Below 1.29 the API server drops an init container's restartPolicy, so the sidecar Triton would hold the pod in its init phase forever. Use target.mode service." .ctx.Capabilities.KubeVersion.Version)) $fail) -}}
+{{- end -}}
 {{- if not $sidecar.modelRepository.claimName -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "sidecar.modelRepository.claimName" "message" (printf "is required with %starget.mode sidecar: the sidecar Triton serves the model repository of an existing PersistentVolumeClaim." $p)) $fail) -}}
 {{- end -}}

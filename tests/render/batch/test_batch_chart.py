@@ -53,6 +53,20 @@ class TestIndexedJob:
         # JobBackoffLimitPerIndex is beta and on by default from 1.29 (GA 1.33); the charts declare >= 1.29.
         assert job(render(kube_version=kube_version))["spec"]["backoffLimitPerIndex"] == 2
 
+    def test_below_1_29_one_job_wide_limit_of_the_same_total_stands_in(self):
+        # Not reachable through the declared range (>= 1.29): a copy of the chart that admits 1.28 shows the branch.
+        objects = helm.render_with_kube_version_floor(CHART, "1.28.0", {"shards": 3, "retriesPerShard": 2}, kube_version="1.28.0")
+        spec = job(objects)["spec"]
+        assert "backoffLimitPerIndex" not in spec and spec["backoffLimit"] == 9
+        assert "FailIndex" not in {rule["action"] for rule in spec["podFailurePolicy"]["rules"]}  # needs per-index limits
+
+    def test_below_1_29_the_sidecar_lane_is_refused(self):
+        error = pytest.raises(helm.HelmError, helm.render_with_kube_version_floor, CHART, "1.28.0", SIDECAR, kube_version="1.28.0").value
+        assert "target.mode: sidecar needs native sidecar containers" in error.stderr and "1.28.0" in error.stderr
+        # The pair: the same copy at 1.29 renders the native sidecar.
+        objects = helm.render_with_kube_version_floor(CHART, "1.28.0", SIDECAR, kube_version="1.29.0")
+        assert pod(objects)["initContainers"][0]["restartPolicy"] == "Always"
+
     def test_evictions_do_not_count_and_exit_codes_choose_the_action(self):
         rules = job(render())["spec"]["podFailurePolicy"]["rules"]
         assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
