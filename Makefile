@@ -13,11 +13,11 @@ LOCUST_VENV := $(TOOLS)/locust
 LOCUST := $(LOCUST_VENV)/bin/locust
 HELM3 := $(TOOLS)/bin/helm3
 HELM4 := $(TOOLS)/bin/helm4
-CHARTS := triton-common triton-server triton-routing triton-stack triton-loadtest
+CHARTS := triton-common triton-server triton-routing triton-batch triton-stack triton-loadtest
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer mutate clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,7 +67,7 @@ perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .to
 	PYTHON=$(PYTHON) ci/setup/install-perf-analyzer.sh
 
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
-	for chart in triton-server triton-routing triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
+	for chart in triton-server triton-routing triton-batch triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -111,7 +111,7 @@ loadtest: locust ## Locust against `make up` (127.0.0.1:8000): the default profi
 calibrate: locust ## Step ramp on the rendered server until p95 crosses the SLO; prints capacity and the autoscaling target
 	$(PY) ci/loadtest/calibrate.py $(ARGS)
 
-bench: bench-render bench-batching bench-startup bench-loadgen ## All benchmarks
+bench: bench-render bench-batching bench-startup bench-loadgen bench-batch ## All benchmarks
 
 bench-render: ## Unique renders, offline-tier wall time and the raw helm floor
 	$(PY) ci/bench/render.py
@@ -124,6 +124,9 @@ bench-startup: ## Time to ready, first request after ready vs steady-state p50
 
 bench-loadgen: locust ## Load-generator headroom: Locust (HTTP and gRPC, --processes) vs perf_analyzer at the same concurrency
 	$(PY) ci/bench/loadgen.py
+
+bench-batch: ## Batch client (one shard of 4000 PNGs, end to end) vs perf_analyzer at the same concurrency, one server
+	$(PY) ci/bench/batch.py
 
 bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
 	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)

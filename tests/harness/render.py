@@ -40,7 +40,7 @@ DEFAULT_RELEASE = "triton"
 DEFAULT_NAMESPACE = "inference"
 
 # Charts in dependency order: a chart's file:// dependencies are built before it.
-CHARTS_WITH_DEPENDENCIES = ("triton-server", "triton-routing", "triton-stack", "triton-loadtest")
+CHARTS_WITH_DEPENDENCIES = ("triton-server", "triton-routing", "triton-batch", "triton-stack", "triton-loadtest")
 
 
 class HelmError(Exception):
@@ -343,6 +343,30 @@ def run_helm_tests(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, na
 def uninstall(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE, helm: str | None = None) -> str:
     args = ["uninstall", release, "--namespace", namespace, "--kubeconfig", str(kubeconfig), "--wait"]
     return _run(helm or default_helm(), args, timeout=360).stdout
+
+
+def render_with_kube_version_floor(chart: str, floor: str, values: Mapping[str, Any] | None = None, *, kube_version: str,
+                                   helm: str | None = None) -> list[dict]:
+    """Renders a copy of `chart` whose kubeVersion admits `floor` and up, at `kube_version`: for the branches a chart
+    keeps for clusters below the range it declares (reachable with `helm template --kube-version`, which the declared
+    range refuses). Never cached; raises HelmError."""
+    import shutil
+
+    helm = helm or default_helm()
+    ensure_dependencies(helm)
+    with tempfile.TemporaryDirectory() as workdir:
+        copy = Path(workdir) / chart
+        shutil.copytree(chart_path(chart), copy)
+        chart_yaml = copy / "Chart.yaml"
+        chart_yaml.write_text(re.sub(r'(?m)^kubeVersion: .*$', f'kubeVersion: ">={floor}-0"', chart_yaml.read_text()))
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as extra:
+            json.dump(dict(values or {}), extra)
+            extra.flush()
+            args = ["template", DEFAULT_RELEASE, str(copy), "--namespace", DEFAULT_NAMESPACE, "--kube-version", kube_version, "--values", extra.name]
+            started = time.perf_counter()
+            output = _run(helm, args).stdout
+        _log_render((helm, f"{chart} (kubeVersion >={floor})", None, kube_version, None, None), time.perf_counter() - started)
+        return [doc for doc in yaml.safe_load_all(output) if doc]
 
 
 def render_notes(chart: str, values_files: Sequence[Path | str] = (), *, kube_version: str | None = None, helm: str | None = None) -> str:

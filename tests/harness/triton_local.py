@@ -77,6 +77,8 @@ NGC_ENTRYPOINT = "/opt/nvidia/nvidia_entrypoint.sh"
 # Kubernetes' default terminationGracePeriodSeconds, for a pod spec that leaves it out.
 DEFAULT_TERMINATION_GRACE_SECONDS = 30
 TRITON_CONTAINER_NAME = "triton"
+# The pod label that tells the server's tracks apart (charts/triton-server).
+TRACK_LABEL = "triton-stack.io/track"
 # What the charts' dashboards, alerts and autoscaling queries read from Triton's metrics port, by name and
 # Prometheus type. The chart sets --metrics-config=summary_latencies=true, which adds the summaries. One list
 # for the local tier (the real server must export each of these) and the monitoring rules that use them.
@@ -397,17 +399,20 @@ class TritonPod:
         return {mount["mountPath"]: destination}, LocalModelRepository(destination, served, repository.skipped)
 
 
-def find_triton_pod(objects: Iterable[Mapping], container_name: str = TRITON_CONTAINER_NAME) -> TritonPod:
-    """The one rendered Deployment whose pod has a container named `container_name`."""
+def find_triton_pod(objects: Iterable[Mapping], container_name: str = TRITON_CONTAINER_NAME, track: str = "stable") -> TritonPod:
+    """The pod of the one rendered server workload of a track whose pod has a container named `container_name`:
+    the Deployment whose pod template carries `triton-stack.io/track: <track>` (a canary track has its own), or
+    the Argo Rollout, whose one template stands for both tracks (the controller adds the track label)."""
     pods = [
         TritonPod(obj["spec"]["template"]["spec"], container)
         for obj in objects
-        if obj.get("kind") == "Deployment"
+        if obj.get("kind") == "Rollout"
+        or (obj.get("kind") == "Deployment" and obj["spec"]["template"]["metadata"].get("labels", {}).get(TRACK_LABEL, "stable") == track)
         for container in obj["spec"]["template"]["spec"].get("containers", [])
         if container.get("name") == container_name
     ]
     if len(pods) != 1:
-        raise LauncherError(f"expected one Deployment with a container named {container_name!r} in the render, found {len(pods)}")
+        raise LauncherError(f"expected one {track} server workload with a container named {container_name!r} in the render, found {len(pods)}")
     config_maps = {obj["metadata"]["name"]: obj for obj in objects if obj.get("kind") == "ConfigMap"}
     return TritonPod(pods[0].spec, pods[0].container, config_maps)
 

@@ -62,8 +62,8 @@ def server_values(scenario: Scenario) -> dict:
     return values["server"] if scenario.chart == "triton-stack" else values
 
 
-# The scenarios that render the server (its chart alone, or the umbrella); the routing and load-test charts'
-# own objects are checked by their own tests.
+# The scenarios that render the server (its chart alone, or the umbrella); the routing, batch and load-test
+# charts' own objects are checked by their own tests, and here for labels, tokens and read-only file systems.
 SERVER_SCENARIOS = [s for s in SCENARIOS if s.chart in ("triton-server", "triton-stack")]
 
 
@@ -116,6 +116,11 @@ def server_chart_name(scenario: Scenario, chart: str = "triton-server") -> str:
     return next(d.get("alias", d["name"]) for d in chart_yaml("triton-stack")["dependencies"] if d["name"] == chart)
 
 
+def is_batch(obj: dict) -> bool:
+    """An object of the batch chart: its names are <release>-batch[-...] (the umbrella's alias)."""
+    return obj["metadata"]["name"].startswith(f"{RELEASE}-batch")
+
+
 def workloads(objects: list[dict]) -> list[dict]:
     """The server's Deployments: one per track."""
     return [o for o in objects if o["kind"] == "Deployment"]
@@ -129,7 +134,8 @@ def track_of(deployment: dict) -> str:
 @pytest.mark.parametrize("scenario", SERVER_SCENARIOS, ids=lambda s: s.name)
 def test_network_policy_is_exactly_the_declared_rules(scenario, default_renders):
     values = server_values(scenario)
-    policies = [o for o in default_renders[scenario.name] if o["kind"] == "NetworkPolicy"]
+    # The batch chart's own NetworkPolicy (its Job's pods, egress only) is checked by its tests.
+    policies = [o for o in default_renders[scenario.name] if o["kind"] == "NetworkPolicy" and not is_batch(o)]
     if not values["networkPolicy"]["enabled"]:
         assert policies == []
         return
@@ -167,10 +173,13 @@ def test_a_second_rule_admitting_metrics_from_clients_is_seen():
 
 @pytest.mark.parametrize("scenario", SERVER_SCENARIOS, ids=lambda s: s.name)
 def test_no_pod_and_no_service_account_mounts_an_api_token(scenario, default_renders):
+    from tests.harness.policy import pod_specs
+
     objects = default_renders[scenario.name]
-    assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
-    assert [d["spec"]["template"]["spec"]["automountServiceAccountToken"] for d in workloads(objects)] == [False] * len(workloads(objects))
-    assert [o["spec"]["automountServiceAccountToken"] for o in objects if o["kind"] == "Pod"] == [False]
+    accounts = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in objects if o["kind"] == "ServiceAccount"}
+    assert accounts and set(accounts.values()) == {False}, accounts
+    pods = {pod: spec.get("automountServiceAccountToken") for pod, spec in pod_specs(objects)}
+    assert workloads(objects) and [o for o in objects if o["kind"] == "Pod"] and set(pods.values()) == {False}, pods
 
 
 @pytest.mark.parametrize("scenario", SERVER_SCENARIOS, ids=lambda s: s.name)
@@ -209,7 +218,9 @@ def test_every_container_has_a_read_only_root_filesystem(scenario, default_rende
 
 def expected_labels(scenario: Scenario, obj: dict) -> dict:
     """The full label map an object must carry (its pod template's, for a Deployment), by value."""
-    if obj["kind"] in GUARDRAIL_KINDS:
+    if is_batch(obj):
+        chart, name, component = chart_yaml("triton-batch"), server_chart_name(scenario, "triton-batch"), "batch"
+    elif obj["kind"] in GUARDRAIL_KINDS:
         chart, name, component = chart_yaml("triton-stack"), "triton-stack", "guardrails"
     elif obj["kind"] in ROUTING_KINDS:
         chart, name, component = chart_yaml("triton-routing"), server_chart_name(scenario, "triton-routing"), "routing"

@@ -39,8 +39,12 @@ def server_chart_intent(objects: list[dict]):
     helm_test = {f"Pod/{o['metadata']['name']}" for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"}
     every_pod = {target.id for target in selectors.pod_templates(objects)}
 
+    batch = batch_chart_intent(objects)
+
     def intended(reference: selectors.Reference):
         name = reference.source.split("/", 1)[1]
+        if name.startswith(f"{helm.DEFAULT_RELEASE}-batch"):
+            return batch(reference)
         if reference.owner:
             # A workload's own selector, and the spread and anti-affinity selectors of its pods: its own pods only
             # (a Rollout's own selector spans both its sides).
@@ -79,7 +83,22 @@ def loadtest_chart_intent(objects: list[dict]):
     return intended
 
 
-INTENTS = {"triton-server": server_chart_intent, "triton-stack": server_chart_intent, "triton-loadtest": loadtest_chart_intent}
+def batch_chart_intent(objects: list[dict]):
+    """The batch chart: its Job's (or CronJob's) own selector, and its NetworkPolicy, select the batch pods."""
+    batch_pods = {target.id for target in selectors.pod_templates([o for o in objects if o["kind"] in ("Job", "CronJob")])}
+
+    def intended(reference: selectors.Reference):
+        if reference.owner:
+            return {reference.owner}
+        if reference.kind == "NetworkPolicy" and reference.field == "spec.podSelector":
+            return batch_pods
+        return None
+
+    return intended
+
+
+INTENTS = {"triton-server": server_chart_intent, "triton-stack": server_chart_intent, "triton-loadtest": loadtest_chart_intent,
+           "triton-batch": batch_chart_intent}
 # Umbrella renders of what no scenario switches on: canary tracks behind the routes, and an Argo Rollout.
 CANARY = {"enabled": True, "image": {"tag": "24.11-py3"}, "autoscaling": {"mode": "keda"}}
 ROUTED_RENDERS = {

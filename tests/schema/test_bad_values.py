@@ -18,6 +18,10 @@ WINDOW = {"name": "peak", "days": ["mon", "tue"], "start": "08:00", "end": "18:0
 MIG = {"strategy": "mixed", "gpuModel": "H100-80GB", "profile": "1g.10gb"}
 S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
 
+def batch(**values) -> dict:
+    return {"batch": {"enabled": True, **values}}
+
+
 BAD_VALUES = {
     # wrong types
     "replicas as a string": ({"server": {"replicaCount": "3"}}, "server.replicaCount"),
@@ -137,6 +141,26 @@ BAD_VALUES = {
     "reserved section enabled": ({"monitoring": {"enabled": True}}, "monitoring.enabled"),
     "priority class mismatch": ({"server": {"priorityClassName": "a"}, "guardrails": {"priorityClass": {"create": True, "name": "b"}}}, "guardrails.priorityClass.name"),
     "quota below the server's gpus": ({"server": {"replicaCount": 2, "gpu": {"count": 8}}, "guardrails": {"resourceQuota": {"enabled": True}}}, "guardrails.resourceQuota.hard.requests.nvidia.com/gpu"),
+    # batch inference (charts/triton-batch), named with the umbrella's batch. prefix
+    "batch parallelism 0": (batch(parallelism=0), "batch.parallelism"),
+    "batch parallelism above the shards": (batch(shards=4, parallelism=6), "batch.parallelism"),
+    "batch without shards": (batch(shards=0), "batch.shards"),
+    "batch schedule malformed": (batch(schedule="every night at 2"), "batch.schedule"),
+    "batch schedule with a TZ= prefix": (batch(schedule="CRON_TZ=UTC 0 2 * * *"), "batch.schedule"),
+    "batch time zone without a schedule": (batch(timeZone="Europe/Paris"), "batch.timeZone"),
+    "batch input format unknown": (batch(input={"format": "csv"}), "batch.input.format"),
+    "batch object store without credentials": (batch(output={"path": "s3://bucket/out"}), "batch.objectStore.workloadIdentity.aws.roleArn"),
+    "batch secret credentials without a secret": (batch(input={"path": "gs://bucket/in"}, objectStore={"credentials": "secret"}), "batch.objectStore.existingSecret"),
+    "batch azure path": (batch(input={"path": "as://account/container/in"}), "batch.input.path"),
+    "batch path off the data claim": (batch(output={"path": "/tmp/results"}), "batch.output.path"),
+    "batch output inside the input": (batch(input={"path": "/data/in"}, output={"path": "/data/in/results"}), "batch.output.path"),
+    "batch claim path without a claim": (batch(data={"pvc": {"claimName": ""}}), "batch.data.pvc.claimName"),
+    "batch sidecar without models": (batch(target={"mode": "sidecar"}), "batch.sidecar.modelRepository.claimName"),
+    "batch sidecar gpus in service mode": (batch(sidecar={"gpu": {"count": 1}}), "batch.sidecar.gpu.count"),
+    "batch sidecar mig profile the gpu lacks": (batch(target={"mode": "sidecar"}, sidecar={"modelRepository": {"claimName": "m"}, "gpu": {"count": 1, "mig": {**MIG, "profile": "1g.5gb"}}}), "batch.sidecar.gpu.mig.profile"),
+    "batch client with a gpu": (batch(client={"resources": {"limits": {"nvidia.com/gpu": 1}}}), "batch.client.resources.limits"),
+    "batch priority not below serving": (batch(priorityClass={"value": 0}), "batch.priorityClass.value"),
+    "batch unknown key": (batch(shard=4), "batch.shard"),
 }
 
 

@@ -267,32 +267,105 @@ def current_value(values: dict, path: str):
     return values
 
 
+NEW_VALUES["batch"] = {"enabled": True}
+
+# triton-batch: its own contexts and values where its paths would match another chart's (target.*, ...).
+BATCH_SIDECAR = {"target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}}
+BATCH_S3 = {"output": {"path": "s3://b/out"}, "objectStore": {"workloadIdentity": {"aws": {"roleArn": ARN}}}}
+CHART_OVERRIDES = {
+    "triton-batch": {
+        "contexts": {
+            "timeZone": {"schedule": "0 2 * * *"},
+            "cronJob": {"schedule": "0 2 * * *"},
+            "sidecar": BATCH_SIDECAR,
+            "sidecar.gpu.tolerateGpuTaint": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
+            "sidecar.gpu.products": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
+            "sidecar.gpu.mig": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1, "mig": MIG}}}),
+            "target.service.httpPort": {"target": {"protocol": "http"}},
+            "target.mode": {"sidecar": {"modelRepository": {"claimName": "models"}}},
+            "data.pvc.mountPath": {"input": {"path": "/data/a/in"}, "output": {"path": "/data/a/out"}},
+            "objectStore": BATCH_S3,
+            "objectStore.credentials": merged(BATCH_S3, {"objectStore": {"existingSecret": "keys"}}),
+            "objectStore.existingSecret": merged(BATCH_S3, {"objectStore": {"credentials": "secret", "existingSecret": "keys"}}),
+            "objectStore.workloadIdentity.gcp": {"output": {"path": "gs://b/out"}, "objectStore": {"workloadIdentity": {"gcp": {"serviceAccount": "a@p.iam.gserviceaccount.com"}}}},
+        },
+        "new_values": {
+            "target.service.host": "other-triton",
+            "target.model": "other",
+            "target.modelVersion": "2",
+            "sidecar.image.repository": "registry.example.com/tritonserver",
+            "sidecar.image.tag": "24.11-py3",
+            "sidecar.image.digest": "sha256:" + "d" * 64,
+            "sidecar.modelRepository.claimName": "other",
+            "sidecar.modelRepository.subPath": "triton",
+            "sidecar.gpu.products": ["NVIDIA-L4"],
+            "sidecar.gpu.mig.profile": "2g.20gb",
+            "sidecar.resources": {"requests": {"cpu": "2"}},
+            "sidecar.sharedMemorySizeLimit": "512Mi",
+            "sidecar.extraArgs": ["--buffer-manager-thread-count=2"],
+            "input.path": "/data/other-input",
+            "output.path": "/data/other-output",
+            "data.pvc.claimName": "other",
+            "data.pvc.mountPath": "/data/a",
+            "objectStore.workloadIdentity.aws.roleArn": "arn:aws:iam::123456789012:role/other",
+            "objectStore.workloadIdentity.gcp.serviceAccount": "r@p.iam.gserviceaccount.com",
+            "objectStore.existingSecret": "other",
+            "client.image.repository": "registry.example.com/tritonserver",
+            "client.image.tag": "24.11-py3-sdk",
+            "client.image.digest": "sha256:" + "e" * 64,
+            "client.retryInitialSeconds": 1.5,
+            "client.retryMaxSeconds": 10,
+            "client.progressIntervalSeconds": 5,
+            "client.commitSeconds": 5,
+            "client.pushgateway": "http://pushgateway.monitoring:9091",
+            "client.resources": {"requests": {"cpu": "2"}},
+            "client.tmpSizeLimit": "2Gi",
+            "client.env": [{"name": "AWS_DEFAULT_REGION", "value": "eu-west-1"}],
+            "priorityClass.name": "batch-low",
+            "kueue.queueName": "team-a",
+            "schedule": "0 3 * * *",
+            "timeZone": "Europe/Paris",
+        },
+        # The GPU model only feeds the MIG profile check (the resource is named by the profile).
+        "check_only": {"sidecar.gpu.mig.gpuModel": "A30-24GB"},
+    },
+}
+
+
 def cases(chart: str):
     readme, _ = generate(chart)
     leaves = strict_leaves(strict_schema(chart))
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack") + cases("triton-routing") + cases("triton-loadtest")
+CASES = cases("triton-server") + cases("triton-stack") + cases("triton-routing") + cases("triton-loadtest") + cases("triton-batch")
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])
 def test_changing_the_value_changes_the_render(chart, path, node):
     import yaml
 
-    # A "<chart>:<prefix>" context wins over a plain "<prefix>" one (two charts may share a value path).
-    scoped = {key.split(":", 1)[1]: value for key, value in CONTEXTS.items() if key.startswith(f"{chart}:")}
-    plain = {key: value for key, value in CONTEXTS.items() if ":" not in key}
-    context = next((contexts[prefix] for contexts in (scoped, plain) for prefix in sorted(contexts, key=len, reverse=True)
+    # A "<chart>:<prefix>" context wins over a plain "<prefix>" one (two charts may share a value path); a chart
+    # with its own CHART_OVERRIDES uses only those contexts.
+    overrides = CHART_OVERRIDES.get(chart)
+    if overrides:
+        candidates = (overrides["contexts"],)
+    else:
+        scoped = {key.split(":", 1)[1]: value for key, value in CONTEXTS.items() if key.startswith(f"{chart}:")}
+        plain = {key: value for key, value in CONTEXTS.items() if ":" not in key}
+        candidates = (scoped, plain)
+    check_only = {**CHECK_ONLY, **overrides["check_only"]} if overrides else CHECK_ONLY
+    context = next((contexts[prefix] for contexts in candidates for prefix in sorted(contexts, key=len, reverse=True)
                     if path == prefix or path.startswith(prefix + ".")), {})
     defaults = yaml.safe_load((helm.CHARTS_DIR / chart / "values.yaml").read_text())
     current = current_value(merged(defaults, context), path)
-    if path in CHECK_ONLY:
-        error = helm.render_error(chart, values=merged(context, nested(path, CHECK_ONLY[path])), kube_version=KUBE_HIGHEST)
+    if path in check_only:
+        error = helm.render_error(chart, values=merged(context, nested(path, check_only[path])), kube_version=KUBE_HIGHEST)
         assert path in error.stderr
         return
+    new_value = overrides["new_values"][path] if overrides and path in overrides["new_values"] else changed_value(path, node, current)
     before = helm.render(chart, values=context, kube_version=KUBE_HIGHEST)
-    after_values = merged(merged(context, AFTER_EXTRA.get(f"{chart}:{path}", {})), nested(path, changed_value(path, node, current)))
+    after_values = merged(merged(context, AFTER_EXTRA.get(f"{chart}:{path}", {})), nested(path, new_value))
     after = helm.render(chart, values=after_values, kube_version=KUBE_HIGHEST)
     assert before != after, f"{chart}: changing {path} changed nothing in the render"
 

@@ -19,6 +19,28 @@ Umbrella checks: the reserved component sections, and guardrails that must agree
 {{- include "triton-stack.validate.routing" . -}}
 {{- include "triton-stack.validate.quota" . -}}
 {{- include "triton-stack.validate.limitRange" . -}}
+{{- include "triton-stack.validate.batchPriority" . -}}
+{{- end -}}
+
+{{/*
+Batch pods rank below serving: the batch chart cannot see the server's priority, so the umbrella compares them.
+Serving runs at the guardrails class when the server uses it, at 0 without a class, unknown with another class.
+*/}}
+{{- define "triton-stack.validate.batchPriority" -}}
+{{- $batch := .Values.batch | default dict -}}
+{{- if and $batch.enabled (($batch.priorityClass | default dict).create) -}}
+{{- $pc := .Values.guardrails.priorityClass -}}
+{{- $serverClass := .Values.server.priorityClassName | default "" -}}
+{{- $serving := dict -}}
+{{- if and $pc.create (eq $serverClass $pc.name) -}}
+{{- $serving = dict "value" (int $pc.value) "source" (printf "guardrails.priorityClass.value, the class of server.priorityClassName %q" $serverClass) -}}
+{{- else if not $serverClass -}}
+{{- $serving = dict "value" 0 "source" "the priority of pods without a class (server.priorityClassName is empty)" -}}
+{{- end -}}
+{{- if and $serving (ge (int $batch.priorityClass.value) (int $serving.value)) -}}
+{{- fail (printf "\nbatch.priorityClass.value: %d is not below %d, %s: batch pods would rank with or above online inference and could take its nodes. Set it below %d." (int $batch.priorityClass.value) (int $serving.value) $serving.source (int $serving.value)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 
