@@ -159,12 +159,35 @@ NEW_VALUES = {
     "slo.failureRatio": 0.05,
     "master.resources": {"requests": {"cpu": "500m"}},
     "workers.resources": {"requests": {"cpu": "2"}},
+    # triton-monitoring (standalone; the umbrella's section is `monitoring`)
+    "monitoring": {"enabled": True},
+    "serviceMonitor.labels": {"release": "kube-prometheus-stack"},
+    "serviceMonitor.interval": "15s",
+    "serviceMonitor.scrapeTimeout": "5s",
+    "serviceMonitor.seriesLabels": {"cluster": "prod-eu"},
+    "prometheusRule.labels": {"release": "kube-prometheus-stack"},
+    "prometheusRule.runbookBaseUrl": "https://wiki.example.com/runbooks",
+    "prometheusRule.severity.page": "page",
+    "prometheusRule.severity.ticket": "ticket",
+    "prometheusRule.slo.availability": 0.995,
+    "prometheusRule.slo.queueSecondsPerRequest": 0.05,
+    "prometheusRule.thresholds.pendingRequests": 16,
+    "prometheusRule.thresholds.gpuMemoryUtilization": 0.8,
+    "prometheusRule.thresholds.canaryFailureRatioMargin": 0.02,
+    "prometheusRule.thresholds.canaryLatencyRatio": 2,
+    "prometheusRule.alerts": {"TritonServerDown": {"for": "10m"}},
+    "dashboards.namespace": "grafana",
+    "dashboards.sidecarLabel": "dashboards.example.com/load",
+    "dashboards.sidecarLabelValue": "yes",
+    "dashboards.folder": "Inference",
+    "dashboards.folderAnnotation": "k8s-sidecar-target-directory",
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
 CHECK_ONLY = {"drain.marginSeconds": 100, "gpu.mig.capacity.nodes": 1, "gpu.mig.capacity.gpusPerNode": 1, "gpu.mig.capacity.slicesPerGpu": 1}
 # Reserved sections: setting them is meant to fail the render (tests/render/stack); they change nothing else.
-RESERVED = {"routing.enabled", "monitoring.enabled", "logging.enabled"}
+# A subchart's `enabled` is the umbrella's condition (monitoring.enabled), read by Helm, not by its templates.
+RESERVED = {"routing.enabled", "logging.enabled", "enabled"}
 
 
 def nested(path: str, value) -> dict:
@@ -205,7 +228,7 @@ def cases(chart: str):
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack") + cases("triton-loadtest")
+CASES = cases("triton-server") + cases("triton-stack") + cases("triton-loadtest") + cases("triton-monitoring")
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])

@@ -332,3 +332,13 @@ def test_rule_bodies_are_the_chart_files_verbatim(monitoring_objects):
     rendered = monitoring.rule_groups(monitoring_objects)
     assert rendered[1:1 + len(recording)] == recording
     assert {name: rule["expr"] for name, rule in monitoring.alerts(monitoring_objects).items()} == {name: rule["expr"] for name, rule in alerts.items()}
+
+
+def test_per_alert_settings_accept_exactly_the_shipped_alerts(monitoring_objects):
+    # values.schema.json lists the alert names prometheusRule.alerts takes: it must follow rules/alerts.yaml.
+    import json
+    import re
+
+    schema = json.loads((helm.CHARTS_DIR / "triton-monitoring" / "values.schema.json").read_text())
+    (pattern,) = schema["properties"]["prometheusRule"]["properties"]["alerts"]["patternProperties"]
+    assert sorted(re.fullmatch(r"\^\((.*)\)\$", pattern).group(1).split("|")) == sorted(monitoring.alerts(monitoring_objects))
