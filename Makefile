@@ -13,7 +13,7 @@ LOCUST_VENV := $(TOOLS)/locust
 LOCUST := $(LOCUST_VENV)/bin/locust
 HELM3 := $(TOOLS)/bin/helm3
 HELM4 := $(TOOLS)/bin/helm4
-CHARTS := triton-common triton-server triton-monitoring triton-stack triton-loadtest
+CHARTS := triton-common triton-server triton-monitoring triton-logging triton-stack triton-loadtest
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
@@ -67,7 +67,7 @@ perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .to
 	PYTHON=$(PYTHON) ci/setup/install-perf-analyzer.sh
 
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
-	for chart in triton-server triton-monitoring triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
+	for chart in triton-server triton-monitoring triton-logging triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from tests.schema.test_bad_values import rejection
 pytestmark = pytest.mark.render
 
 MONITORING = {"enabled": True}
+LOGGING = {"enabled": True}
 
 BAD_VALUES = {
     # monitoring: the SLO, thresholds, durations, URLs, names (schema) and combinations (templates)
@@ -35,6 +36,21 @@ BAD_VALUES = {
     "monitoring without the server's metrics": ({"monitoring": MONITORING, "server": {"triton": {"metrics": {"enabled": False}}}}, "monitoring.enabled"),
     "monitoring without the latency summaries": ({"monitoring": MONITORING, "server": {"triton": {"metrics": {"summaryLatencies": False}}}}, "server.triton.metrics.summaryLatencies"),
     "monitoring switch not a boolean": ({"monitoring": {"enabled": "yes"}}, "monitoring.enabled"),
+    # logging: outputs, hosts, sizes, paths (schema) and what an output needs (templates)
+    "unknown log output type": ({"logging": {**LOGGING, "output": {"type": "splunk"}}}, "logging.output.type"),
+    "empty elasticsearch host": ({"logging": {**LOGGING, "output": {"type": "elasticsearch", "elasticsearch": {"host": ""}}}}, "logging.output.elasticsearch.host"),
+    "elasticsearch host with a scheme": ({"logging": {**LOGGING, "output": {"type": "elasticsearch", "elasticsearch": {"host": "https://es:9200"}}}}, "logging.output.elasticsearch.host"),
+    "empty opensearch host": ({"logging": {**LOGGING, "output": {"type": "opensearch"}}}, "logging.output.opensearch.host"),
+    "search port out of range": ({"logging": {**LOGGING, "output": {"opensearch": {"port": 0}}}}, "logging.output.opensearch.port"),
+    "loki without a url": ({"logging": {**LOGGING, "output": {"type": "loki"}, "image": {"repository": "registry.example.com/fluentd-loki", "tag": "1"}}}, "logging.output.loki.url"),
+    "loki url that is not a url": ({"logging": {**LOGGING, "output": {"loki": {"url": "loki:3100"}}}}, "logging.output.loki.url"),
+    "loki with an image that lacks its plugin": ({"logging": {**LOGGING, "output": {"type": "loki", "loki": {"url": "http://loki.svc"}}}}, "logging.image.repository"),
+    "buffer size in kubernetes units": ({"logging": {**LOGGING, "buffer": {"totalLimitSize": "2Gi"}}}, "logging.buffer.totalLimitSize"),
+    "negative multi-line flush": ({"logging": {**LOGGING, "multilineFlushSeconds": -5}}, "logging.multilineFlushSeconds"),
+    "relative node log path": ({"logging": {**LOGGING, "hostPaths": {"logs": "var/log"}}}, "logging.hostPaths.logs"),
+    "fluentd in the server's namespace": ({"logging": {**LOGGING, "namespace": {"name": "inference"}}}, "logging.namespace.name"),
+    "unknown fluentd log level": ({"logging": {**LOGGING, "logLevel": "verbose"}}, "logging.logLevel"),
+    "misspelt logging key": ({"logging": {**LOGGING, "outputs": {}}}, "logging.outputs"),
 }
 
 

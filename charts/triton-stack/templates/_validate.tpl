@@ -3,7 +3,7 @@ Umbrella checks: the reserved component sections, the shipped components against
 on, and guardrails that must agree with the server values.
 */}}
 {{- define "triton-stack.validate" -}}
-{{- range $section := list "routing" "logging" -}}
+{{- range $section := list "routing" -}}
 {{- if (get $.Values $section).enabled -}}
 {{- fail (printf "\n%s.enabled: the triton-%s subchart is not shipped in this version of triton-stack. Set %s.enabled to false." $section $section $section) -}}
 {{- end -}}
