@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-monitoring triton-logging triton-st
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-model-analyzer dashboards clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ bench-loadgen: locust ## Load-generator headroom: Locust (HTTP and gRPC, --proce
 
 bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
 	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)
+
+dashboards: ## Redraw docs/images/dashboard-*.png: each Grafana dashboard's queries on a live Prometheus over two local Tritons (~2 min)
+	$(PY) -m ci.monitoring.screenshots
 
 clean: ## Remove what setup installed
 	rm -rf $(VENV) $(TOOLS) node_modules .cache

@@ -163,6 +163,11 @@ class PrometheusServer:
             raise PrometheusError(f"{expression}: a {data['resultType']}, not an instant vector")
         return [Sample(item["metric"], float(item["value"][1])) for item in data["result"]]
 
+    def query_range(self, expression: str, start: float, end: float, step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """A range query: (labels, [(time, value), ...]) for every series of the matrix."""
+        data = self._api("query_range", {"query": expression, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+        return [(item["metric"], [(float(at), float(value)) for at, value in item["values"]]) for item in data["result"]]
+
     def scalar(self, expression: str, at: float | None = None) -> float:
         """The one value an expression returns; PrometheusError when it returns none or several."""
         samples = self.query(expression, at)

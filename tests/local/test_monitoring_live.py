@@ -220,3 +220,23 @@ def test_the_local_server_exports_every_triton_metric_the_rules_and_dashboards_r
     assert used - gpu_only <= exported, sorted(used - gpu_only - exported)
     assert used - gpu_only <= set(TRITON_METRICS_FOR_MONITORING), "the local tier's list of what monitoring reads is out of date"
     print(f"\nTriton metrics the rules read, exported by the local server: {sorted(used - gpu_only)}; GPU only: {sorted(gpu_only)}")
+
+
+def test_every_dashboard_panel_shows_data_here_or_needs_what_is_not_here(good_traffic):
+    # The dashboards' queries, Grafana's variables filled in for this release, against the live Prometheus: each
+    # returns series, unless it reads only what a CPU Triton on loopback cannot have (kube-state-metrics, a GPU).
+    import json
+
+    from tests.render.monitoring.test_scraping_and_dashboards import GRAFANA_VALUES
+
+    empty = {}
+    for config_map in (o for o in good_traffic.objects if o["kind"] == "ConfigMap" and "-dashboard-" in o["metadata"]["name"]):
+        ((key, text),) = config_map["data"].items()
+        for title, _, expr in monitoring.panel_queries(json.loads(text)):
+            query = monitoring.substitute_grafana_variables(expr, GRAFANA_VALUES)
+            names = monitoring.metric_names(query)
+            if all(not_here(name) or name.startswith("nv_gpu_") for name in names):
+                continue
+            if not good_traffic.prometheus.query(query):
+                empty[f"{key}: {title}"] = query
+    assert empty == {}

@@ -47,7 +47,7 @@ def test_quota_smaller_than_the_server_needs_fails():
     assert "guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 4 is less than the 8 that 3 server pods (server.replicaCount, 2 each) and the larger of the surge pods" in stack_error(values)
 
 
-@pytest.mark.parametrize("section", ["routing", "logging"])
+@pytest.mark.parametrize("section", ["routing"])
 def test_reserved_sections_fail_until_their_charts_ship(section):
     assert f"{section}.enabled: the triton-{section} subchart is not shipped" in stack_error({section: {"enabled": True}})
 
