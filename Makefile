@@ -13,11 +13,11 @@ LOCUST_VENV := $(TOOLS)/locust
 LOCUST := $(LOCUST_VENV)/bin/locust
 HELM3 := $(TOOLS)/bin/helm3
 HELM4 := $(TOOLS)/bin/helm4
-CHARTS := triton-common triton-server triton-routing triton-batch triton-stack triton-loadtest
+CHARTS := triton-common triton-server triton-routing triton-batch triton-monitoring triton-logging triton-stack triton-loadtest
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -67,7 +67,7 @@ perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .to
 	PYTHON=$(PYTHON) ci/setup/install-perf-analyzer.sh
 
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
-	for chart in triton-server triton-routing triton-batch triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
+	for chart in triton-server triton-routing triton-batch triton-monitoring triton-logging triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -130,6 +130,9 @@ bench-batch: ## Batch client (one shard of 4000 PNGs, end to end) vs perf_analyz
 
 bench-model-analyzer: ## Optional: triton-model-analyzer's search vs the shipped config (own venv, ~3 min; CPUS=all unpins)
 	$(PY) ci/bench/model_analyzer.py --cpus $(CPUS)
+
+dashboards: ## Redraw docs/images/dashboard-*.png: each Grafana dashboard's queries on a live Prometheus over two local Tritons (~2 min)
+	$(PY) -m ci.monitoring.screenshots
 
 clean: ## Remove what setup installed
 	rm -rf $(VENV) $(TOOLS) node_modules .cache

@@ -64,9 +64,12 @@ class PrometheusServer:
     """A prometheus process on 127.0.0.1; a context manager that stops it (SIGTERM, bounded wait)."""
 
     def __init__(self, work_dir: Path, *, targets: Sequence[ScrapeTarget] = (), rule_files: Sequence[Path] = (),
-                 scrape_interval: str = "1s", evaluation_interval: str = "1s", storage: Path | None = None):
+                 scrape_interval: str = "1s", evaluation_interval: str = "1s", storage: Path | None = None,
+                 scrape_configs: Sequence[Mapping] = ()):
         self.work_dir = work_dir
         self.targets = list(targets)
+        # Whole scrape configs (e.g. the one a ServiceMonitor stands for, tests/harness/monitoring.py), after the targets'.
+        self.scrape_configs = [dict(config) for config in scrape_configs]
         self.rule_files = list(rule_files)
         self.scrape_interval = scrape_interval
         self.evaluation_interval = evaluation_interval
@@ -91,7 +94,7 @@ class PrometheusServer:
             "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.evaluation_interval,
                        "scrape_timeout": self.scrape_interval},
             "rule_files": [str(path) for path in self.rule_files],
-            "scrape_configs": scrape_configs,
+            "scrape_configs": scrape_configs + self.scrape_configs,
         }
 
     def start(self) -> PrometheusServer:
@@ -159,6 +162,11 @@ class PrometheusServer:
         if data["resultType"] != "vector":
             raise PrometheusError(f"{expression}: a {data['resultType']}, not an instant vector")
         return [Sample(item["metric"], float(item["value"][1])) for item in data["result"]]
+
+    def query_range(self, expression: str, start: float, end: float, step: float) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """A range query: (labels, [(time, value), ...]) for every series of the matrix."""
+        data = self._api("query_range", {"query": expression, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"})
+        return [(item["metric"], [(float(at), float(value)) for at, value in item["values"]]) for item in data["result"]]
 
     def scalar(self, expression: str, at: float | None = None) -> float:
         """The one value an expression returns; PrometheusError when it returns none or several."""

@@ -40,7 +40,7 @@ DEFAULT_RELEASE = "triton"
 DEFAULT_NAMESPACE = "inference"
 
 # Charts in dependency order: a chart's file:// dependencies are built before it.
-CHARTS_WITH_DEPENDENCIES = ("triton-server", "triton-routing", "triton-batch", "triton-stack", "triton-loadtest")
+CHARTS_WITH_DEPENDENCIES = ("triton-server", "triton-routing", "triton-batch", "triton-monitoring", "triton-logging", "triton-stack", "triton-loadtest")
 
 
 class HelmError(Exception):

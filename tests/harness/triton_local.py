@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Mapping, Sequence
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.harness.model_config import CONFIG_FILE, MODELS_DIR, model_runtime, parse_model_config, validate_repository
 
 log = logging.getLogger(__name__)
@@ -697,19 +699,17 @@ class MetricSample:
 
 
 _GLOG_ERROR_LINE = re.compile(r"^E\d{4} ")
-_SAMPLE_LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)')
-_LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
 
 
 def parse_prometheus_text(text: str) -> list[MetricSample]:
-    """Samples of a Prometheus text exposition (comments skipped)."""
-    samples = []
-    for line in text.splitlines():
-        match = _SAMPLE_LINE.match(line)
-        if match and not line.startswith("#"):
-            labels = {label["key"]: label["value"] for label in _LABEL.finditer(match["labels"] or "")}
-            samples.append(MetricSample(match["name"], labels, float(match["value"])))
-    return samples
+    """Samples of a Prometheus text exposition, parsed by prometheus_client's text parser (the maintained one).
+
+    The `# TYPE` lines are left out, so every family parses as untyped and each sample keeps the name Triton
+    exports it under: with them the parser would rename a counter's samples to <name>_total, a name Triton's
+    counters do not have and Prometheus would not store."""
+    untyped = "\n".join(line for line in text.splitlines() if not line.startswith("# TYPE ")) + "\n"
+    return [MetricSample(sample.name, dict(sample.labels), float(sample.value))
+            for family in text_string_to_metric_families(untyped) for sample in family.samples]
 
 
 class TritonServer:

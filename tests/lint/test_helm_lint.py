@@ -7,7 +7,7 @@ from tests.harness import render as helm
 
 pytestmark = pytest.mark.render
 
-CHARTS = ["triton-common", "triton-server", "triton-stack", "triton-loadtest"]
+CHARTS = ["triton-common", "triton-server", "triton-stack", "triton-loadtest", "triton-monitoring", "triton-logging"]
 
 
 @pytest.mark.parametrize("helm_major", helm.HELM_MAJORS)

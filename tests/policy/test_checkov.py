@@ -35,3 +35,4 @@ def test_every_skip_has_a_reason():
     assert skips
     assert [entry["id"] for entry in skips if len(str(entry.get("reason", "")).split()) < 5] == []
     assert len({entry["id"] for entry in skips}) == len(skips)
+

@@ -125,10 +125,12 @@ CASES = {
     "helm-test-model-no-name": server({"helmTest": {"model": "m", "input": {"shape": [1]}}}, "helmTest.input", "needs a name and a shape"),
     "helm-test-model-with-input": server({"helmTest": {"model": "m", "input": {"name": "X", "shape": [1]}}}),
     "helm-test-disabled-model-no-input": server({"helmTest": {"enabled": False, "model": "m"}}),
-    # umbrella: reserved sections
-    **{f"{section}-enabled": stack({section: {"enabled": True}}, f"{section}.enabled", f"the triton-{section} subchart is not shipped in this version")
-       for section in ("monitoring", "logging")},
-    "reserved-sections-disabled": stack({"routing": {"enabled": False}, "monitoring": {"enabled": False}, "logging": {"enabled": False}}),
+    # umbrella: monitoring reads the server's metrics and latency summaries
+    "monitoring-without-server-metrics": stack({"monitoring": {"enabled": True}, "server": {"triton": {"metrics": {"enabled": False}}}}, "monitoring.enabled",
+                                               "the server's metrics are off"),
+    "monitoring-without-summaries": stack({"monitoring": {"enabled": True}, "server": {"triton": {"metrics": {"summaryLatencies": False}}}},
+                                          "server.triton.metrics.summaryLatencies", "removes the latency summaries"),
+    "monitoring-with-server-metrics": stack({"monitoring": {"enabled": True}}),
     # umbrella: the PriorityClass the chart creates is the one the server uses
     "priority-class-differs": stack({"server": {"priorityClassName": "silver"}, "guardrails": {"priorityClass": {"create": True, "name": "gold"}}},
                                     "guardrails.priorityClass.name", '"gold" differs from server.priorityClassName "silver"'),

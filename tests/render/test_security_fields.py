@@ -116,9 +116,25 @@ def server_chart_name(scenario: Scenario, chart: str = "triton-server") -> str:
     return next(d.get("alias", d["name"]) for d in chart_yaml("triton-stack")["dependencies"] if d["name"] == chart)
 
 
+# Subcharts whose objects are named <release>-<alias>[-...] in the umbrella, and their component label.
+NAMED_SUBCHARTS = {"triton-batch": "batch", "triton-monitoring": "monitoring", "triton-logging": "logging"}
+# Service accounts that hold an API token on purpose, with the reason.
+TOKEN_HOLDERS = {f"{RELEASE}-logging": "Fluentd's kubernetes_metadata filter reads pods through the API (a Role in the server's namespace, get/list/watch pods only)"}
+
+
+def named_subchart(obj: dict) -> str | None:
+    """The subchart (batch, monitoring, logging) an umbrella object comes from, by its name; None for the others."""
+    name = obj["metadata"]["name"]
+    return next((chart for chart, alias in NAMED_SUBCHARTS.items() if name == f"{RELEASE}-{alias}" or name.startswith(f"{RELEASE}-{alias}-")), None)
+
+
 def is_batch(obj: dict) -> bool:
-    """An object of the batch chart: its names are <release>-batch[-...] (the umbrella's alias)."""
-    return obj["metadata"]["name"].startswith(f"{RELEASE}-batch")
+    return named_subchart(obj) == "triton-batch"
+
+
+def is_server_side(obj: dict) -> bool:
+    """The server chart's own objects (not a named subchart's)."""
+    return named_subchart(obj) is None
 
 
 def workloads(objects: list[dict]) -> list[dict]:
@@ -134,8 +150,8 @@ def track_of(deployment: dict) -> str:
 @pytest.mark.parametrize("scenario", SERVER_SCENARIOS, ids=lambda s: s.name)
 def test_network_policy_is_exactly_the_declared_rules(scenario, default_renders):
     values = server_values(scenario)
-    # The batch chart's own NetworkPolicy (its Job's pods, egress only) is checked by its tests.
-    policies = [o for o in default_renders[scenario.name] if o["kind"] == "NetworkPolicy" and not is_batch(o)]
+    # The batch and logging charts' own NetworkPolicies are checked by their tests.
+    policies = [o for o in default_renders[scenario.name] if o["kind"] == "NetworkPolicy" and is_server_side(o)]
     if not values["networkPolicy"]["enabled"]:
         assert policies == []
         return
@@ -153,7 +169,7 @@ def test_network_policy_is_exactly_the_declared_rules(scenario, default_renders)
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_metrics_are_admitted_from_the_monitoring_namespace_only(name, default_renders):
-    admitted = admitted_peers(find(default_renders[name], "NetworkPolicy"))
+    admitted = admitted_peers(find(default_renders[name], "NetworkPolicy", "-server"))
     assert set(admitted) == {"http", "grpc", "metrics"}
     assert admitted["metrics"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     assert admitted["http"] == admitted["grpc"]
@@ -176,9 +192,10 @@ def test_no_pod_and_no_service_account_mounts_an_api_token(scenario, default_ren
     from tests.harness.policy import pod_specs
 
     objects = default_renders[scenario.name]
-    accounts = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in objects if o["kind"] == "ServiceAccount"}
+    accounts = {o["metadata"]["name"]: o.get("automountServiceAccountToken") for o in objects
+                if o["kind"] == "ServiceAccount" and o["metadata"]["name"] not in TOKEN_HOLDERS}
     assert accounts and set(accounts.values()) == {False}, accounts
-    pods = {pod: spec.get("automountServiceAccountToken") for pod, spec in pod_specs(objects)}
+    pods = {pod: spec.get("automountServiceAccountToken") for pod, spec in pod_specs(objects) if spec.get("serviceAccountName") not in TOKEN_HOLDERS}
     assert workloads(objects) and [o for o in objects if o["kind"] == "Pod"] and set(pods.values()) == {False}, pods
 
 
@@ -218,8 +235,9 @@ def test_every_container_has_a_read_only_root_filesystem(scenario, default_rende
 
 def expected_labels(scenario: Scenario, obj: dict) -> dict:
     """The full label map an object must carry (its pod template's, for a Deployment), by value."""
-    if is_batch(obj):
-        chart, name, component = chart_yaml("triton-batch"), server_chart_name(scenario, "triton-batch"), "batch"
+    if named_subchart(obj):
+        subchart = named_subchart(obj)
+        chart, name, component = chart_yaml(subchart), server_chart_name(scenario, subchart), NAMED_SUBCHARTS[subchart]
     elif obj["kind"] in GUARDRAIL_KINDS:
         chart, name, component = chart_yaml("triton-stack"), "triton-stack", "guardrails"
     elif obj["kind"] in ROUTING_KINDS:
@@ -238,6 +256,13 @@ def expected_labels(scenario: Scenario, obj: dict) -> dict:
         labels["triton-stack.io/track"] = track_of(obj)
     if obj["kind"] == "Service" and obj["metadata"]["name"].endswith("-metrics"):
         labels["triton-stack.io/metrics"] = "true"
+    if named_subchart(obj) == "triton-monitoring":
+        # What the monitoring values add for the Prometheus selectors and the Grafana dashboard sidecar.
+        monitoring = merged(yaml.safe_load((helm.CHARTS_DIR / "triton-monitoring" / "values.yaml").read_text()),
+                            effective_values(scenario).get("monitoring") or {})
+        extra = {"ServiceMonitor": monitoring["serviceMonitor"]["labels"], "PrometheusRule": monitoring["prometheusRule"]["labels"],
+                 "ConfigMap": {monitoring["dashboards"]["sidecarLabel"]: str(monitoring["dashboards"]["sidecarLabelValue"])}}
+        labels.update(extra.get(obj["kind"]) or {})
     return labels
 
 

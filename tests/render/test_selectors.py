@@ -39,12 +39,18 @@ def server_chart_intent(objects: list[dict]):
     helm_test = {f"Pod/{o['metadata']['name']}" for o in objects if o["kind"] == "Pod" and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"}
     every_pod = {target.id for target in selectors.pod_templates(objects)}
 
-    batch = batch_chart_intent(objects)
+    subcharts = {alias: intent(objects) for alias, intent in (("batch", batch_chart_intent), ("logging", logging_chart_intent))}
+    metrics_services = {f"Service/{o['metadata']['name']}" for o in objects
+                        if o["kind"] == "Service" and o["metadata"].get("labels", {}).get("triton-stack.io/metrics") == "true"}
 
     def intended(reference: selectors.Reference):
         name = reference.source.split("/", 1)[1]
-        if name.startswith(f"{helm.DEFAULT_RELEASE}-batch"):
-            return batch(reference)
+        if reference.kind == "ServiceMonitor":
+            # The monitoring chart scrapes the server's metrics Service (every track), never the inference one.
+            return metrics_services
+        alias = next((a for a in subcharts if name == f"{helm.DEFAULT_RELEASE}-{a}" or name.startswith(f"{helm.DEFAULT_RELEASE}-{a}-")), None)
+        if alias:
+            return subcharts[alias](reference)
         if reference.owner:
             # A workload's own selector, and the spread and anti-affinity selectors of its pods: its own pods only
             # (a Rollout's own selector spans both its sides).
@@ -97,8 +103,22 @@ def batch_chart_intent(objects: list[dict]):
     return intended
 
 
+def logging_chart_intent(objects: list[dict]):
+    """The logging chart: the DaemonSet's own selector, and its NetworkPolicy, select the Fluentd pods."""
+    fluentd = {target.id for target in selectors.pod_templates([o for o in objects if o["kind"] == "DaemonSet"])}
+
+    def intended(reference: selectors.Reference):
+        if reference.owner:
+            return {reference.owner}
+        if reference.kind == "NetworkPolicy" and reference.field == "spec.podSelector":
+            return fluentd
+        return None
+
+    return intended
+
+
 INTENTS = {"triton-server": server_chart_intent, "triton-stack": server_chart_intent, "triton-loadtest": loadtest_chart_intent,
-           "triton-batch": batch_chart_intent}
+           "triton-batch": batch_chart_intent, "triton-logging": logging_chart_intent}
 # Umbrella renders of what no scenario switches on: canary tracks behind the routes, and an Argo Rollout.
 CANARY = {"enabled": True, "image": {"tag": "24.11-py3"}, "autoscaling": {"mode": "keda"}}
 ROUTED_RENDERS = {

@@ -138,7 +138,6 @@ BAD_VALUES = {
     "configmap with nothing in it": ({"server": {"modelRepository": {"type": "configMap"}}}, "server.modelRepository.configMap.files"),
     "helm test model without an input": ({"server": {"helmTest": {"model": "m"}}}, "server.helmTest.input"),
     "helm test input datatype": ({"server": {"helmTest": {"input": {"datatype": "FLOAT"}}}}, "server.helmTest.input.datatype"),
-    "reserved section enabled": ({"monitoring": {"enabled": True}}, "monitoring.enabled"),
     "priority class mismatch": ({"server": {"priorityClassName": "a"}, "guardrails": {"priorityClass": {"create": True, "name": "b"}}}, "guardrails.priorityClass.name"),
     "quota below the server's gpus": ({"server": {"replicaCount": 2, "gpu": {"count": 8}}, "guardrails": {"resourceQuota": {"enabled": True}}}, "guardrails.resourceQuota.hard.requests.nvidia.com/gpu"),
     # batch inference (charts/triton-batch), named with the umbrella's batch. prefix

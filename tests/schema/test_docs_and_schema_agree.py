@@ -21,7 +21,7 @@ import yaml
 from tests.harness.render import CHARTS_DIR, REPO_ROOT
 
 README_GENERATOR = REPO_ROOT / "node_modules" / ".bin" / "readme-generator"
-DOCUMENTED_CHARTS = ["triton-server", "triton-stack", "triton-routing", "triton-loadtest", "triton-batch"]
+DOCUMENTED_CHARTS = ["triton-server", "triton-stack", "triton-routing", "triton-loadtest", "triton-batch", "triton-monitoring", "triton-logging"]
 # Keys Helm adds for dependencies: schema-only, never documented as values.
 DEPENDENCY_KEYS = {"triton-common"}
 

@@ -55,6 +55,11 @@ CONTEXTS = {
     "autoscaling.prometheus.authentication": {"autoscaling": {"mode": "keda", "prometheus": {"authentication": {"mode": "bearer", "existingSecret": "prom"}}}},
     "autoscaling.scheduled": {"autoscaling": {"mode": "keda", "scheduled": {"windows": [WINDOW]}}},
     "autoscaling.predictive": {"autoscaling": {"mode": "keda", "predictive": {"enabled": True, "replicaCapacity": 100}}},
+    # triton-logging: each output's settings are read when it is the output
+    "output.type": {"output": {"elasticsearch": {"host": "es.logging.svc"}}},
+    "output.elasticsearch": {"output": {"type": "elasticsearch", "elasticsearch": {"host": "es.logging.svc"}}},
+    "output.opensearch": {"output": {"type": "opensearch", "opensearch": {"host": "os.logging.svc"}}},
+    "output.loki": {"output": {"type": "loki", "loki": {"url": "http://loki.svc"}}, "image": {"repository": "registry.example.com/fluentd-loki", "tag": "1"}},
     # triton-loadtest: gRPC needs an image with tritonclient (the chart refuses it with the official one)
     "target.protocol": {"image": {"repository": "registry.example.com/locust-tritonclient"}},
 }
@@ -226,13 +231,59 @@ NEW_VALUES = {
     "slo.failureRatio": 0.05,
     "master.resources": {"requests": {"cpu": "500m"}},
     "workers.resources": {"requests": {"cpu": "2"}},
+    # triton-monitoring (standalone; the umbrella's section is `monitoring`)
+    "monitoring": {"enabled": True},
+    "serviceMonitor.labels": {"release": "kube-prometheus-stack"},
+    "serviceMonitor.interval": "15s",
+    "serviceMonitor.scrapeTimeout": "5s",
+    "serviceMonitor.seriesLabels": {"cluster": "prod-eu"},
+    "prometheusRule.labels": {"release": "kube-prometheus-stack"},
+    "prometheusRule.runbookBaseUrl": "https://wiki.example.com/runbooks",
+    "prometheusRule.severity.page": "page",
+    "prometheusRule.severity.ticket": "ticket",
+    "prometheusRule.slo.availability": 0.995,
+    "prometheusRule.slo.queueSecondsPerRequest": 0.05,
+    "prometheusRule.thresholds.pendingRequests": 16,
+    "prometheusRule.thresholds.gpuMemoryUtilization": 0.8,
+    "prometheusRule.thresholds.canaryFailureRatioMargin": 0.02,
+    "prometheusRule.thresholds.canaryLatencyRatio": 2,
+    "prometheusRule.alerts": {"TritonServerDown": {"for": "10m"}},
+    "dashboards.namespace": "grafana",
+    "dashboards.sidecarLabel": "dashboards.example.com/load",
+    "dashboards.sidecarLabelValue": "yes",
+    "dashboards.folder": "Inference",
+    "dashboards.folderAnnotation": "k8s-sidecar-target-directory",
+    # triton-logging (standalone; the umbrella's section is `logging`)
+    "logging": {"enabled": True},
+    "namespace.name": "node-logs",
+    "target.namespace": "inference-b",
+    "output.elasticsearch.host": "es-2.logging.svc",
+    "output.elasticsearch.port": 9243,
+    "output.elasticsearch.indexPrefix": "ml",
+    "output.elasticsearch.existingSecret": "es-creds",
+    "output.opensearch.host": "os-2.logging.svc",
+    "output.opensearch.port": 9243,
+    "output.opensearch.indexPrefix": "ml",
+    "output.opensearch.existingSecret": "os-creds",
+    "output.loki.url": "http://loki-gateway.loki.svc",
+    "output.loki.tenant": "ml",
+    "output.loki.existingSecret": "loki-creds",
+    "buffer.totalLimitSize": "8g",
+    "buffer.chunkLimitSize": "16m",
+    "buffer.flushInterval": "10s",
+    "buffer.retryMaxInterval": "5m",
+    "hostPaths.logs": "/srv/log",
+    "hostPaths.state": "/srv/fluentd",
+    "nodeSelector": {"pool": "gpu"},
+    "logLevel": "debug",
 }
 # Values that only feed a render-time check: changing them must move the check's boundary, so a value
 # that fails the render proves they are read.
 CHECK_ONLY = {"routing.canary.enabled": False, "drain.marginSeconds": 100, "gpu.mig.capacity.nodes": 1, "gpu.mig.capacity.gpusPerNode": 1, "gpu.mig.capacity.slicesPerGpu": 1}
 # Reserved sections: setting them is meant to fail the render (tests/render/stack); they change nothing else.
-# Reserved sections, and the subcharts' own `enabled` (the umbrella's condition; unused when the chart is installed alone).
-RESERVED = {"monitoring.enabled", "logging.enabled", "enabled"}
+# A subchart's `enabled` is the umbrella's condition (routing.enabled, monitoring.enabled), read by Helm, not by
+# its templates.
+RESERVED = {"enabled"}
 
 
 def nested(path: str, value) -> dict:
@@ -338,7 +389,8 @@ def cases(chart: str):
     return [(chart, path, leaves[path]) for path in sorted(documented_names(readme)) if path not in RESERVED]
 
 
-CASES = cases("triton-server") + cases("triton-stack") + cases("triton-routing") + cases("triton-loadtest") + cases("triton-batch")
+CASES = (cases("triton-server") + cases("triton-stack") + cases("triton-routing") + cases("triton-loadtest") + cases("triton-batch")
+         + cases("triton-monitoring") + cases("triton-logging"))
 
 
 @pytest.mark.parametrize(("chart", "path", "node"), CASES, ids=[f"{c}:{p}" for c, p, _ in CASES])

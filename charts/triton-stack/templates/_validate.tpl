@@ -1,17 +1,14 @@
 {{/*
-Umbrella checks: the reserved component sections, and guardrails that must agree with the server values.
+Umbrella checks: the components against the server values they rely on, and guardrails that must agree with
+the server values.
 */}}
 {{- define "triton-stack.validate" -}}
-{{- range $section := list "monitoring" "logging" -}}
-{{- if (get $.Values $section).enabled -}}
-{{- fail (printf "\n%s.enabled: the triton-%s subchart is not shipped in this version of triton-stack. Set %s.enabled to false." $section $section $section) -}}
-{{- end -}}
-{{- end -}}
 {{- range $key := list "nameOverride" "fullnameOverride" -}}
 {{- if get $.Values.server $key -}}
 {{- fail (printf "\nserver.%s: set global.server.%s instead, so that every subchart that refers to the server's Services and pods (routing, monitoring, batch, NOTES) uses the same name." $key $key) -}}
 {{- end -}}
 {{- end -}}
+{{- include "triton-stack.validate.monitoring" . -}}
 {{- $pc := .Values.guardrails.priorityClass -}}
 {{- if and $pc.create .Values.server.priorityClassName (ne $pc.name .Values.server.priorityClassName) -}}
 {{- fail (printf "\nguardrails.priorityClass.name: %q differs from server.priorityClassName %q, so the inference pods would not use the class the chart creates. Make them the same." $pc.name .Values.server.priorityClassName) -}}
@@ -258,6 +255,21 @@ weights (the chart with the tracks strategy, the Argo Rollout with argoRollouts)
 {{- end -}}
 {{- if ne (toString $routing.promotion.enabled) (toString $rollout) -}}
 {{- fail (printf "\nrouting.promotion.enabled: %v, but the server's canary strategy is %s. The promotion gate is the Argo Rollout's analysis: enable it exactly when server.canary.strategy is argoRollouts (with server.canary.enabled)." $routing.promotion.enabled (ternary "argoRollouts" (printf "%s (canary %s)" $server.canary.strategy (ternary "on" "off" $server.canary.enabled)) $rollout)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Monitoring reads what the server exports: the metrics Service (the ServiceMonitor's only target, and the job
+every rule is keyed by) and the latency summaries (the p95/p99 rules, the canary latency alert, the dashboards).
+*/}}
+{{- define "triton-stack.validate.monitoring" -}}
+{{- if .Values.monitoring.enabled -}}
+{{- if not .Values.server.triton.metrics.enabled -}}
+{{- fail "\nmonitoring.enabled: the server's metrics are off (server.triton.metrics.enabled is false), so there is no metrics Service to scrape and every rule and dashboard stays empty. Turn server.triton.metrics.enabled on, or monitoring off." -}}
+{{- end -}}
+{{- if not .Values.server.triton.metrics.summaryLatencies -}}
+{{- fail "\nserver.triton.metrics.summaryLatencies: false removes the latency summaries that monitoring's p95/p99 rules, the canary latency alert and the dashboards read (monitoring.enabled is true). Turn it on." -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

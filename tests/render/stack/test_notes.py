@@ -60,3 +60,11 @@ def test_server_overrides_are_set_once_in_global_and_reach_every_name(tmp_path):
 def test_server_overrides_under_server_are_refused_pointing_to_global():
     error = helm.render_error("triton-stack", values={"server": {"nameOverride": "x"}}, kube_version=KUBE_HIGHEST)
     assert "server.nameOverride: set global.server.nameOverride instead" in error.stderr
+
+
+def test_notes_say_what_monitoring_and_logging_need_only_when_on():
+    prod = helm.render_notes("triton-stack", [helm.VALUES_DIR / "prod.yaml"], kube_version=KUBE_HIGHEST)
+    dev = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
+    assert "kubectl label namespace triton-logging pod-security.kubernetes.io/enforce=privileged" in prod
+    assert "run in namespace monitoring (the only one the server's NetworkPolicy admits" in prod
+    assert "Logging:" not in dev and "Monitoring:" not in dev
