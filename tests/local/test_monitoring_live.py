@@ -190,6 +190,8 @@ def test_bad_inputs_make_the_failure_ratio_alert_pend_then_fire(good_traffic):
     failures = live.prometheus.wait_for_samples('nv_inference_request_failure{model="picky", reason="BACKEND"} > 0')
     print(f"\nBACKEND failures scraped: {failures[0].value:.0f}")
     pending_after = live.wait_for_state("pending")
+    # Rule groups are evaluated independently: the by-reason group may see the failures an evaluation later.
+    live.prometheus.wait_for_samples('triton:model_failure_ratio_by_reason:rate5m{model="picky", reason="BACKEND"} > 0')
     ratio = live.prometheus.scalar('triton:model_failure_ratio:rate5m{model="picky"}')
     by_reason = {s.labels["reason"]: s.value for s in live.prometheus.query('triton:model_failure_ratio_by_reason:rate5m{model="picky"}')}
     print(f"pending {pending_after:.1f}s after the failures were scraped; failure ratio (5m) {ratio:.3f}, by reason {by_reason}")

@@ -48,6 +48,9 @@ def server_chart_intent(objects: list[dict]):
         if reference.kind == "ServiceMonitor":
             # The monitoring chart scrapes the server's metrics Service (every track), never the inference one.
             return metrics_services
+        if reference.kind == "PodMonitor":
+            # The routing chart scrapes the Istio sidecars of the server's pods, every track.
+            return server_pods
         alias = next((a for a in subcharts if name == f"{helm.DEFAULT_RELEASE}-{a}" or name.startswith(f"{helm.DEFAULT_RELEASE}-{a}-")), None)
         if alias:
             return subcharts[alias](reference)
@@ -124,7 +127,7 @@ CANARY = {"enabled": True, "image": {"tag": "24.11-py3"}, "autoscaling": {"mode"
 ROUTED_RENDERS = {
     "canary-tracks-routed": {"server": {"canary": CANARY, "autoscaling": {"mode": "keda"}}, "routing": {"enabled": True, "canary": {"enabled": True, "weight": 10}}},
     "argo-rollout-routed": {"server": {"canary": {"enabled": True, "strategy": "argoRollouts"}, "autoscaling": {"mode": "hpa"}},
-                            "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}},
+                            "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "monitoring": {"enabled": True}},
 }
 
 

@@ -14,6 +14,8 @@ pytestmark = pytest.mark.render
 
 CANARY_TRACK = {"enabled": True, "image": {"tag": "24.11-py3"}}
 ROLLOUT = {"enabled": True, "strategy": "argoRollouts"}
+# The promotion gate reads Triton's series through monitoring's ServiceMonitor: a gated release turns it on.
+MONITORED = {"monitoring": {"enabled": True}}
 WINDOW = {"name": "peak", "days": ["mon", "tue"], "start": "08:00", "end": "18:00", "minReplicas": 3}
 MIG = {"strategy": "mixed", "gpuModel": "H100-80GB", "profile": "1g.10gb"}
 S3 = {"type": "objectStore", "objectStore": {"uri": "s3://b/m", "repositorySize": "10Gi", "workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
@@ -89,9 +91,11 @@ BAD_VALUES = {
     "mirror percentage out of range": ({"routing": {"enabled": True, "canary": {"enabled": True, "mirror": {"enabled": True, "percentage": 120}}}, "server": {"canary": CANARY_TRACK}}, "routing.canary.mirror.percentage"),
     "mirror without a canary": ({"routing": {"enabled": True, "canary": {"mirror": {"enabled": True}}}}, "routing.canary.mirror.enabled"),
     "track header empty": ({"routing": {"enabled": True, "canary": {"header": ""}}}, "routing.canary.header"),
-    "controller and chart both owning the weights": ({"routing": {"enabled": True, "canary": {"enabled": True, "weight": 20}, "promotion": {"enabled": True}}, "server": {"canary": ROLLOUT}}, "routing.canary.weight"),
+    "controller and chart both owning the weights": ({"routing": {"enabled": True, "canary": {"enabled": True, "weight": 20}, "promotion": {"enabled": True}}, "server": {"canary": ROLLOUT}, **MONITORED}, "routing.canary.weight"),
     "rollout without its routes": ({"server": {"canary": ROLLOUT}}, "server.canary.strategy"),
-    "gate without a rollout": ({"routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "server": {"canary": CANARY_TRACK}}, "routing.promotion.enabled"),
+    "gate without monitoring's scrape": ({"routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "server": {"canary": ROLLOUT}}, "routing.promotion.enabled"),
+    "gate on a label monitoring does not write": ({"routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True, "trackLabel": "pod_track"}}, "server": {"canary": ROLLOUT}, **MONITORED}, "routing.promotion.trackLabel"),
+    "gate without a rollout": ({"routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "server": {"canary": CANARY_TRACK}, **MONITORED}, "routing.promotion.enabled"),
     "canary route without a canary track": ({"routing": {"enabled": True, "canary": {"enabled": True}}}, "routing.canary.enabled"),
     "routes on another port than the service": ({"routing": {"enabled": True, "server": {"ports": {"grpc": 9001}}}}, "routing.server.ports.grpc"),
     "fault drill on the track header": ({"routing": {"enabled": True, "faultDrill": {"enabled": True, "header": "x-triton-track"}}}, "routing.faultDrill.header"),
@@ -104,7 +108,7 @@ BAD_VALUES = {
     "canary of another repository type": ({"server": {"canary": {"enabled": True, "modelRepository": {"objectStore": {"uri": "s3://b/v2"}}}}}, "server.canary.modelRepository.objectStore.uri"),
     "canary pvc on a configmap repository": ({"server": {"modelRepository": {"type": "configMap", "configMap": {"files": {"m/config.pbtxt": "x"}}}, "canary": {"enabled": True, "modelRepository": {"pvc": {"subPath": "v2"}}}}}, "server.canary.modelRepository.pvc"),
     "canary autoscaler minimum above maximum": ({"server": {"canary": {**CANARY_TRACK, "autoscaling": {"mode": "keda", "minReplicas": 3, "maxReplicas": 2}}}}, "server.canary.autoscaling.minReplicas"),
-    "canary overrides under argo rollouts": ({"server": {"canary": {**ROLLOUT, "image": {"tag": "24.11-py3"}}}, "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}}, "server.canary.strategy"),
+    "canary overrides under argo rollouts": ({"server": {"canary": {**ROLLOUT, "image": {"tag": "24.11-py3"}}}, "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, **MONITORED}, "server.canary.strategy"),
     "server names set under server": ({"server": {"fullnameOverride": "x"}}, "server.fullnameOverride"),
     "limit range default request above its default": ({"guardrails": {"limitRange": {"enabled": True, "defaultRequest": {"memory": "1Gi"}}}}, "guardrails.limitRange.defaultRequest.memory"),
     "shm above the limit range default": ({"server": {"resources": None}, "guardrails": {"limitRange": {"enabled": True}}}, "server.sharedMemory.sizeLimit"),

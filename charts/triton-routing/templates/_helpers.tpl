@@ -80,7 +80,8 @@ sample while the canary has served fewer than promotion.minRequests requests in 
 count): no data and too little data meet the same explicit policy (promotion.noData), and neither promotes.
 - client-failure-ratio-http / -grpc: what clients see, from the sidecars' istio_requests_total scraped per pod
   (reporter "destination"): HTTP 5xx and 400 (Triton answers a malformed or mismatched input with 400 and counts
-  it nowhere), gRPC statuses other than OK;
+  it nowhere), and the gRPC statuses that mean the same (every status but OK, CANCELLED, NOT_FOUND,
+  PERMISSION_DENIED and UNAUTHENTICATED, which like HTTP 499, 404, 403 and 401 are the client's doing);
 - triton-failure-ratio: Triton's own nv_inference_request_failure (a model that raises, a rejected request);
 - latency-ratio-vs-stable: the canary's time per request (queue + compute, Triton's counters) over stable's.
 */}}
@@ -94,7 +95,7 @@ count): no data and too little data meet the same explicit policy (promotion.noD
 {{- $queries := list -}}
 {{- range $protocol := list "http" "grpc" -}}
 {{- $mesh := printf "reporter=\"destination\",request_protocol=%q,%s" $protocol $canary -}}
-{{- $failed := ternary "response_code=~\"5..|400\"" "grpc_response_status!=\"0\"" (eq $protocol "http") -}}
+{{- $failed := ternary "response_code=~\"5..|400\"" "grpc_response_status!~\"0|1|5|7|16\"" (eq $protocol "http") -}}
 {{- $queries = append $queries (dict "name" (printf "client-failure-ratio-%s" $protocol) "query" (printf "sum(rate(istio_requests_total{%s,%s}[%s])) / clamp_min(sum(rate(istio_requests_total{%s}[%s])), 1e-9) and on() (sum(increase(istio_requests_total{%s}[%s])) >= %d)" $mesh $failed $w $mesh $w $mesh $w (int $p.minRequests))) -}}
 {{- end -}}
 {{- $queries = append $queries (dict "name" "triton-failure-ratio" "query" (printf "sum(rate(nv_inference_request_failure{%s}[%s])) / clamp_min(sum(rate(nv_inference_request_success{%s}[%s])) + sum(rate(nv_inference_request_failure{%s}[%s])), 1e-9) and on() %s" $canary $w $canary $w $canary $w $tritonCount)) -}}

@@ -253,6 +253,15 @@ weights (the chart with the tracks strategy, the Argo Rollout with argoRollouts)
 {{- if ne (toString $routing.canary.enabled) (toString $server.canary.enabled) -}}
 {{- fail (printf "\nrouting.canary.enabled: %v, but server.canary.enabled is %v. Set both: the routes need a canary track to send to, and a canary track behind the mesh needs its route." $routing.canary.enabled $server.canary.enabled) -}}
 {{- end -}}
+{{- if $routing.promotion.enabled -}}
+{{- $monitoring := .Values.monitoring -}}
+{{- if not (and $monitoring.enabled $monitoring.serviceMonitor.enabled) -}}
+{{- fail "\nrouting.promotion.enabled: the gate's Triton failure ratio and latency ratio read Triton's series with the pod's track, which monitoring's ServiceMonitor scrapes. Set monitoring.enabled (with monitoring.serviceMonitor.enabled)." -}}
+{{- end -}}
+{{- if ne $routing.promotion.trackLabel "track" -}}
+{{- fail (printf "\nrouting.promotion.trackLabel: %q, but monitoring's ServiceMonitor writes the pod's track as `track`, so the gate would find no series. Set it to track." $routing.promotion.trackLabel) -}}
+{{- end -}}
+{{- end -}}
 {{- if ne (toString $routing.promotion.enabled) (toString $rollout) -}}
 {{- fail (printf "\nrouting.promotion.enabled: %v, but the server's canary strategy is %s. The promotion gate is the Argo Rollout's analysis: enable it exactly when server.canary.strategy is argoRollouts (with server.canary.enabled)." $routing.promotion.enabled (ternary "argoRollouts" (printf "%s (canary %s)" $server.canary.strategy (ternary "on" "off" $server.canary.enabled)) $rollout)) -}}
 {{- end -}}

@@ -14,6 +14,8 @@ CANARY_SERVER = {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}
 
 def render(routing: dict | None = None, server: dict | None = None) -> list[dict]:
     values = {"routing": {"enabled": True, **(routing or {})}, "server": server or {}}
+    if (routing or {}).get("promotion", {}).get("enabled"):
+        values["monitoring"] = {"enabled": True}  # the gate reads Triton's series through monitoring's ServiceMonitor
     return helm.render("triton-stack", values=values, kube_version=KUBE_HIGHEST)
 
 
@@ -163,3 +165,30 @@ def test_the_cluster_split_release_renders_and_answers_with_the_track_header():
         assert by_name[protocol]["route"][0]["destination"]["host"] == f"{split.RELEASE}-server.{split.NAMESPACE}.svc.cluster.local"
         assert by_name[f"force-canary-{protocol}"]["match"][0]["headers"] == {split.TRACK_HEADER: {"exact": "canary"}}
     assert {d["metadata"]["name"] for d in objects if d["kind"] == "Deployment"} == {f"{split.RELEASE}-server", f"{split.RELEASE}-server-canary"}
+
+
+class TestSidecarMetrics:
+    """The PodMonitor that gives the gate its mesh series, per track, and the policy that lets Prometheus reach them."""
+
+    def test_off_unless_asked_or_gated(self):
+        assert not [o for o in canary() if o["kind"] == "PodMonitor"]
+        assert find(render(*TestArgoOwnership.VALUES), "PodMonitor")
+
+    def test_scrapes_every_server_pods_sidecar_with_its_track_and_istio_series_only(self):
+        objects = canary(sidecarMetrics={"enabled": True, "labels": {"release": "kps"}})
+        monitor = find(objects, "PodMonitor")
+        assert monitor["metadata"]["labels"]["release"] == "kps"
+        assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "server", "app.kubernetes.io/instance": "triton",
+                                                               "app.kubernetes.io/component": "server"}
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        # The port and path Istio's injector gives the sidecar's Prometheus stats (containerPort 15090).
+        assert (endpoint["port"], endpoint["path"]) == ("http-envoy-prom", "/stats/prometheus")
+        assert endpoint["relabelings"] == [{"sourceLabels": ["__meta_kubernetes_pod_label_triton_stack_io_track"], "targetLabel": "track", "action": "replace"}]
+        assert endpoint["metricRelabelings"] == [{"sourceLabels": ["__name__"], "regex": "istio_.*", "action": "keep"}]
+
+    def test_the_scraper_namespaces_reach_the_sidecar_port_and_nothing_else(self):
+        policy = find(canary(sidecarMetrics={"enabled": True, "fromNamespaces": ["monitoring", "observability"]}), "NetworkPolicy", "-sidecar-metrics")
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert policy["spec"]["ingress"] == [{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in ("monitoring", "observability")],
+            "ports": [{"port": 15090, "protocol": "TCP"}]}]

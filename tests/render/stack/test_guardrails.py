@@ -66,7 +66,7 @@ def test_quota_counts_the_canary_track_and_its_surge():
 def test_quota_counts_an_argo_rollout_twice():
     # Under argoRollouts the new ReplicaSet comes up beside the old: 2 x 3 pods, and the larger of surge and test pod.
     server = {"replicaCount": 3, "canary": {"enabled": True, "strategy": "argoRollouts"}}
-    values = {"server": server, "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}},
+    values = {"server": server, "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "monitoring": {"enabled": True},
               "guardrails": {"resourceQuota": {"enabled": True, "hard": {"pods": "6"}}}}
     assert "guardrails.resourceQuota.hard.pods: 6 is less than the 7 that twice server.replicaCount (an Argo rollout" in stack_error(values)
 

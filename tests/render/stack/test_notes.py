@@ -24,7 +24,7 @@ def test_notes_give_the_canary_procedure_for_the_release_strategy(tmp_path):
     assert "The canary answers 10% of requests" in staging and "--set routing.canary.weight=0" in staging
     assert "header x-triton-track: canary|stable" in staging and "rollout status deploy/triton-server-canary" in staging
     rollout = {"server": {"canary": {"enabled": True, "strategy": "argoRollouts"}},
-               "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}}
+               "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}, "monitoring": {"enabled": True}}
     (tmp_path / "rollout.yaml").write_text(yaml.safe_dump(rollout))
     notes = helm.render_notes("triton-stack", [tmp_path / "rollout.yaml"], kube_version=KUBE_HIGHEST)
     assert "kubectl argo rollouts -n inference abort triton-server" in notes and "rollout status deploy/" not in notes
