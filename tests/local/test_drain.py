@@ -296,8 +296,10 @@ def loaded_server(tmp_path, launch_rendered, labelled_batch):
 class TestRenderedShutdownSequence:
     @pytest.mark.parametrize("kube_version", [KUBE_LOWEST, KUBE_HIGHEST])
     def test_pre_stop_seconds_are_the_same_when_either_hook_form_is_rendered(self, kube_version):
-        # exec [sleep, N] below Kubernetes 1.30, the sleep action from 1.30: the launcher times both.
-        pod = rendered_pod(kube_version=kube_version)
+        # exec [sleep, N] by default (auto, while the charts declare 1.29), the sleep action when asked for on
+        # 1.30 and later: the launcher times both.
+        mode = "auto" if kube_version == KUBE_LOWEST else "sleepAction"
+        pod = rendered_pod({"server": {"drain": {"preStopMode": mode}}}, kube_version=kube_version)
         form = "sleep" if "sleep" in pod.container["lifecycle"]["preStop"] else "exec"
         assert form == ("exec" if kube_version == KUBE_LOWEST else "sleep")
         assert pod.pre_stop_seconds == 2 and pod.termination_grace_seconds == 20

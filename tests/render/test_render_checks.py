@@ -159,10 +159,11 @@ def test_render_check_at_its_boundary(name):
     assert case.message in problems[case.path]
 
 
-@pytest.mark.parametrize(("kube", "pre_stop"), [("1.29.0", {"exec": {"command": ["sleep", "15"]}}), ("1.30.0", {"sleep": {"seconds": 15}})])
-def test_pre_stop_switches_to_the_sleep_action_at_kubernetes_1_30(kube, pre_stop):
-    # drain.preStopMode auto reads the same boundary as the sleepAction check above.
-    deployment = next(o for o in helm.render("triton-server", values={}, kube_version=kube) if o["kind"] == "Deployment")
+@pytest.mark.parametrize(("floor", "pre_stop"), [("1.29.0", {"exec": {"command": ["sleep", "15"]}}), ("1.30.0", {"sleep": {"seconds": 15}})])
+def test_pre_stop_auto_switches_to_the_sleep_action_when_the_declared_floor_reaches_1_30(floor, pre_stop):
+    # drain.preStopMode auto reads the boundary of the sleepAction check above, on the charts' declared floor.
+    objects = helm.render_with_kube_version_floor("triton-server", floor, kube_version="1.30.0")
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"] == pre_stop
 
 

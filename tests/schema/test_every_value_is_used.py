@@ -156,7 +156,7 @@ NEW_VALUES = {
     "engineBuild.cacheDir": "engines",
     "engineBuild.models": [{"name": "other", "onnx": "o.onnx"}],
     "engineBuild.resources": {"requests": {"cpu": "2"}},
-    "drain.preStopMode": "exec",
+    "drain.preStopMode": "sleepAction",
     "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
     "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False, "capabilities": {"drop": ["ALL"]}},
     "serviceAccount.name": "other",

@@ -28,3 +28,14 @@ include "triton-common.validate.kubeAtLeast" (dict "ctx" $ "minor" 30)
 {{- define "triton-common.validate.kubeAtLeast" -}}
 {{- if semverCompare (printf ">=1.%d.0-0" (int .minor)) .ctx.Capabilities.KubeVersion.Version -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+True ("true") when every cluster the chart declares (Chart.yaml kubeVersion, ">=1.<floor>...") is at least the
+given minor: what an offline render (helm template without --kube-version, as GitOps tools run it) may rely on,
+since Helm then stands in its own default version, not the cluster's. Usage:
+include "triton-common.kube.floorAtLeast" (dict "ctx" $ "minor" 30)
+*/}}
+{{- define "triton-common.kube.floorAtLeast" -}}
+{{- $floor := regexFind ">=\\s*v?1\\.[0-9]+" (.ctx.Chart.KubeVersion | default "") | regexFind "[0-9]+$" -}}
+{{- if and $floor (ge (atoi $floor) (int .minor)) -}}true{{- end -}}
+{{- end -}}

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from tests.conftest import KUBE_LOWEST, find, kinds
+from tests.conftest import KUBE_HIGHEST, KUBE_LOWEST, find, kinds
+from tests.harness import render as helm
 from tests.render.server.conftest import args_of, deployment, error_of, pod_spec, rejected_paths, render_server, triton_container
 
 pytestmark = pytest.mark.render
@@ -85,13 +86,20 @@ class TestProbes:
 
 
 class TestDrain:
-    def test_sleep_action_on_kubernetes_that_supports_it(self):
-        prestop = triton_container(render_server())["lifecycle"]["preStop"]
-        assert prestop == {"sleep": {"seconds": 15}}
-
-    def test_exec_sleep_on_older_kubernetes(self):
-        prestop = triton_container(render_server(kube_version=KUBE_LOWEST))["lifecycle"]["preStop"]
+    @pytest.mark.parametrize("kube_version", [KUBE_LOWEST, KUBE_HIGHEST, None])
+    def test_auto_is_exec_sleep_on_every_declared_kubernetes_and_offline(self, kube_version):
+        # The charts still declare 1.29, which has no sleep action: a render that does not know its cluster (None:
+        # Helm's own default version, as GitOps tools render) must be valid there too.
+        prestop = triton_container(render_server(kube_version=kube_version))["lifecycle"]["preStop"]
         assert prestop == {"exec": {"command": ["sleep", "15"]}}
+
+    def test_auto_takes_the_sleep_action_once_the_declared_floor_has_it(self):
+        objects = helm.render_with_kube_version_floor("triton-server", "1.30.0", kube_version=KUBE_HIGHEST)
+        assert triton_container(objects)["lifecycle"]["preStop"] == {"sleep": {"seconds": 15}}
+
+    def test_sleep_action_when_asked_on_kubernetes_that_has_it(self):
+        prestop = triton_container(render_server({"drain": {"preStopMode": "sleepAction"}}))["lifecycle"]["preStop"]
+        assert prestop == {"sleep": {"seconds": 15}}
 
     def test_explicit_exec_mode_wins_on_new_kubernetes(self):
         prestop = triton_container(render_server({"drain": {"preStopMode": "exec"}}))["lifecycle"]["preStop"]
