@@ -240,7 +240,7 @@ def availability_violations(objects: list[dict]) -> list[str]:
             problems.append(f"Deployment/{name}: {replicas} replica(s); staging and production need at least 2")
         strategy = spec.get("strategy") or {}
         if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-            if (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%") != 0:
+            if (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%") not in (0, "0%"):
                 problems.append(f"Deployment/{name}: RollingUpdate with maxUnavailable other than 0")
         elif strategy.get("type") != "Recreate":
             problems.append(f"Deployment/{name}: unknown strategy {strategy.get('type')}")

@@ -106,6 +106,12 @@ CASES = {
     "pdb-unavailable-equal": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 3}}, "podDisruptionBudget.maxUnavailable", "3 allows every one of the 3 replicas (replicaCount) to be evicted at once"),
     "pdb-unavailable-one-below": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}}),
     "pdb-unavailable-one-above": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 4}}, "podDisruptionBudget.maxUnavailable", "4 allows every one of the 3 replicas"),
+    # IntOrString: a percentage of the pods there are, rounded up by the disruption controller (66% of 3 is 2).
+    "pdb-percent-below": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "66%"}}),
+    "pdb-percent-every-pod": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "67%"}}, "podDisruptionBudget.maxUnavailable",
+                                    "67% allows every one of the 3 replicas"),
+    "rollout-percent-zero-both": server({"updateStrategy": {"maxSurge": "0%", "maxUnavailable": 0}}, "updateStrategy", "has maxSurge 0% and maxUnavailable 0"),
+    "rollout-percent-surge": server({"updateStrategy": {"maxSurge": "10%", "maxUnavailable": 0}}),
     "pdb-one-replica": server({"replicaCount": 1, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1}}),
     "pdb-two-replicas": server({"replicaCount": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}}, "podDisruptionBudget.maxUnavailable", "2 allows every one of the 2 replicas"),
     "pdb-disabled": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": False, "maxUnavailable": 3}}),

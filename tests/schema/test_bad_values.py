@@ -85,6 +85,10 @@ BAD_VALUES = {
     "limit range default above its max": ({"guardrails": {"limitRange": {"enabled": True, "default": {"memory": "300Gi"}}}}, "guardrails.limitRange.default.memory"),
     "gpu in a limit range": ({"guardrails": {"limitRange": {"enabled": True, "max": {"nvidia.com/gpu": "1"}}}}, "guardrails.limitRange.max.nvidia.com/gpu"),
     "download claims beyond the quota": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"type": "ephemeral"}}}}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"persistentvolumeclaims": "1"}}}}, "guardrails.resourceQuota.hard.persistentvolumeclaims"),
+    # IntOrString fields take Kubernetes' two forms, and no more
+    "rollout unavailability above 100%": ({"server": {"updateStrategy": {"maxUnavailable": "120%"}}}, "server.updateStrategy.maxUnavailable"),
+    "surge as a fraction": ({"server": {"updateStrategy": {"maxSurge": "0.5"}}}, "server.updateStrategy.maxSurge"),
+    "budget of 0% blocks every drain": ({"server": {"podDisruptionBudget": {"enabled": True, "maxUnavailable": "0%"}}}, "server.podDisruptionBudget.maxUnavailable"),
     # canary tracks and routing
     "canary weight 150": ({"routing": {"enabled": True, "canary": {"enabled": True, "weight": 150}}, "server": {"canary": CANARY_TRACK}}, "routing.canary.weight"),
     "canary weight without a canary track": ({"routing": {"enabled": True, "canary": {"weight": 10}}}, "routing.canary.weight"),

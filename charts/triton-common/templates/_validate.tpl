@@ -39,3 +39,20 @@ include "triton-common.kube.floorAtLeast" (dict "ctx" $ "minor" 30)
 {{- $floor := regexFind ">=\\s*v?1\\.[0-9]+" (.ctx.Chart.KubeVersion | default "") | regexFind "[0-9]+$" -}}
 {{- if and $floor (ge (atoi $floor) (int .minor)) -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+A Kubernetes IntOrString count (an integer, or a percentage "25%") as pods out of `total`, rounded as the
+controller rounds it: up for maxSurge and a PodDisruptionBudget's maxUnavailable, down for a Deployment's
+maxUnavailable (k8s.io/apimachinery intstr.GetScaledValueFromIntOrPercent; deployment util ResolveFenceposts;
+the disruption controller). Usage:
+include "triton-common.intOrPercent.scaled" (dict "value" "25%" "total" 4 "roundUp" true) | int
+*/}}
+{{- define "triton-common.intOrPercent.scaled" -}}
+{{- $text := toString .value -}}
+{{- if hasSuffix "%" $text -}}
+{{- $exact := divf (mul (atoi (trimSuffix "%" $text)) (int .total)) 100.0 -}}
+{{- ternary (ceil $exact) (floor $exact) .roundUp | int -}}
+{{- else -}}
+{{- int .value -}}
+{{- end -}}
+{{- end -}}

@@ -308,8 +308,10 @@ Usage: include "triton-server.podCount" (dict "ctx" $ "prefix" "server.")
 {{- $canary = $most -}}
 {{- $text = printf "twice %s (an Argo rollout runs the new ReplicaSet beside the old)" $text -}}
 {{- end -}}
-{{- $tracks := add (ternary 1 0 (gt $most 0)) (ternary 1 0 (and (gt $canary 0) (eq $c.strategy "tracks"))) -}}
-{{- $surge := ternary (mul (int $v.updateStrategy.maxSurge) $tracks) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
+{{- /* maxSurge may be a percentage: the Deployment controller rounds it up, per Deployment (track). */ -}}
+{{- $stableSurge := include "triton-common.intOrPercent.scaled" (dict "value" $v.updateStrategy.maxSurge "total" $most "roundUp" true) | int -}}
+{{- $canarySurge := ternary (include "triton-common.intOrPercent.scaled" (dict "value" $v.updateStrategy.maxSurge "total" $canary "roundUp" true) | int) 0 (and (gt $canary 0) (eq $c.strategy "tracks")) -}}
+{{- $surge := ternary (add (ternary $stableSurge 0 (gt $most 0)) $canarySurge) 0 (eq $v.updateStrategy.type "RollingUpdate") -}}
 {{- toJson (dict "replicas" (add $most $canary) "surge" $surge "text" $text) -}}
 {{- end -}}
 

@@ -107,16 +107,19 @@ GPU without them.
 {{- end -}}
 
 {{- /* Rollout: Kubernetes rejects a rolling update that may neither add nor remove a pod. */ -}}
-{{- if and (eq $v.updateStrategy.type "RollingUpdate") (eq (int $v.updateStrategy.maxSurge) 0) (eq (int $v.updateStrategy.maxUnavailable) 0) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "updateStrategy" "message" "has maxSurge 0 and maxUnavailable 0, so a rollout can never progress. Allow a surge (needs a spare GPU), or use updateStrategy.type Recreate on GPU-starved clusters.") $fail) -}}
+{{- /* (Kubernetes compares the raw values: 0 and "0%" are both zero; 10% of 3 pods is not, it is rounded later.) */ -}}
+{{- if and (eq $v.updateStrategy.type "RollingUpdate") (eq (toString $v.updateStrategy.maxSurge | trimSuffix "%") "0") (eq (toString $v.updateStrategy.maxUnavailable | trimSuffix "%") "0") -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "updateStrategy" "message" (printf "has maxSurge %v and maxUnavailable %v, so a rollout can never progress. Allow a surge (needs a spare GPU), or use updateStrategy.type Recreate on GPU-starved clusters." $v.updateStrategy.maxSurge $v.updateStrategy.maxUnavailable)) $fail) -}}
 {{- end -}}
 
 {{- /* Availability: a budget that lets every pod go at once protects nothing. */ -}}
 {{- $autoscaled := ne $v.autoscaling.mode "none" -}}
 {{- $floor := ternary (int $v.autoscaling.minReplicas) (int $v.replicaCount) $autoscaled -}}
 {{- $floorPath := ternary "autoscaling.minReplicas" "replicaCount" $autoscaled -}}
-{{- if and $v.podDisruptionBudget.enabled (ge (int $v.podDisruptionBudget.maxUnavailable) $floor) (gt $floor 1) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%d allows every one of the %d replicas (%s%s) to be evicted at once. Keep it below the replica count." (int $v.podDisruptionBudget.maxUnavailable) $floor $p $floorPath)) $fail) -}}
+{{- /* A percentage is of the pods there are, rounded up by the disruption controller. */ -}}
+{{- $budget := include "triton-common.intOrPercent.scaled" (dict "value" $v.podDisruptionBudget.maxUnavailable "total" $floor "roundUp" true) | int -}}
+{{- if and $v.podDisruptionBudget.enabled (ge $budget $floor) (gt $floor 1) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%v allows every one of the %d replicas (%s%s) to be evicted at once. Keep it below the replica count." $v.podDisruptionBudget.maxUnavailable $floor $p $floorPath)) $fail) -}}
 {{- end -}}
 
 {{- /* Autoscaling: one autoscaler, a sane range, a signal the pods can produce, schedules that mean one thing. */ -}}

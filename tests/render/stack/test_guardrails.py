@@ -71,6 +71,14 @@ def test_quota_counts_an_argo_rollout_twice():
     assert "guardrails.resourceQuota.hard.pods: 6 is less than the 7 that twice server.replicaCount (an Argo rollout" in stack_error(values)
 
 
+def test_quota_counts_a_percentage_surge_rounded_up():
+    # maxSurge 50% of 3 replicas is 2 pods (the Deployment controller rounds a surge up): 5 pods of one GPU.
+    server = {"replicaCount": 3, "gpu": {"count": 1}, "updateStrategy": {"maxSurge": "50%"}}
+    refused = stack_error({"server": server, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.nvidia.com/gpu": "4"}}}})
+    assert "guardrails.resourceQuota.hard.requests.nvidia.com/gpu: 4 is less than the 5 that 3 server pods" in refused
+    assert find(render_stack({"server": server, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"requests.nvidia.com/gpu": "5"}}}}), "ResourceQuota")
+
+
 def test_server_failures_name_the_umbrella_path():
     # Inside the umbrella, a server check names the path as the user writes it there: server.<path>.
     assert "server.drain.terminationGracePeriodSeconds: 10 is shorter" in stack_error({"server": {"drain": {"terminationGracePeriodSeconds": 10}}})
