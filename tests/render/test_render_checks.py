@@ -106,6 +106,12 @@ CASES = {
     "pdb-unavailable-equal": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 3}}, "podDisruptionBudget.maxUnavailable", "3 allows every one of the 3 replicas (replicaCount) to be evicted at once"),
     "pdb-unavailable-one-below": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 2}}),
     "pdb-unavailable-one-above": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 4}}, "podDisruptionBudget.maxUnavailable", "4 allows every one of the 3 replicas"),
+    # autoscaling finds pods by <workload>-<hash>-<id>: a workload name of 46 characters keeps that form, 47 not
+    "autoscaled-name-46": server({"fullnameOverride": "w" * 46, "autoscaling": {"mode": "keda"}}),
+    "autoscaled-name-47": server({"fullnameOverride": "w" * 47, "autoscaling": {"mode": "keda"}}, "autoscaling.mode", "and the stable track's is"),
+    "unscaled-name-47": server({"fullnameOverride": "w" * 47}),
+    "autoscaled-canary-name-47": server({"fullnameOverride": "w" * 40, "canary": {"enabled": True, "image": {"tag": "x"}, "autoscaling": {"mode": "hpa"}}},
+                                        "autoscaling.mode", "and the canary track's is"),
     # IntOrString: a percentage of the pods there are, rounded up by the disruption controller (66% of 3 is 2).
     "pdb-percent-below": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "66%"}}),
     "pdb-percent-every-pod": server({"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "67%"}}, "podDisruptionBudget.maxUnavailable",
@@ -137,6 +143,14 @@ CASES = {
     "monitoring-without-summaries": stack({"monitoring": {"enabled": True}, "server": {"triton": {"metrics": {"summaryLatencies": False}}}},
                                           "server.triton.metrics.summaryLatencies", "removes the latency summaries"),
     "monitoring-with-server-metrics": stack({"monitoring": {"enabled": True}}),
+    # rate windows of at least four scrapes (30 s by default): 120 s passes, 119 s not
+    "autoscaling-window-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"autoscaling": {"mode": "keda", "window": "120s"}}}),
+    "autoscaling-window-below-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"autoscaling": {"mode": "keda", "window": "119s"}}},
+                                                   "server.autoscaling.window", "119s is shorter than four scrapes"),
+    "autoscaling-window-unmonitored": stack({"server": {"autoscaling": {"mode": "keda", "window": "30s"}}}),
+    "gate-window-below-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"canary": {"enabled": True, "strategy": "argoRollouts"}},
+                                             "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True, "interval": "1m"}}},
+                                            "routing.promotion.interval", "1m is shorter than four scrapes"),
     # umbrella: the PriorityClass the chart creates is the one the server uses
     "priority-class-differs": stack({"server": {"priorityClassName": "silver"}, "guardrails": {"priorityClass": {"create": True, "name": "gold"}}},
                                     "guardrails.priorityClass.name", '"gold" differs from server.priorityClassName "silver"'),

@@ -85,6 +85,8 @@ BAD_VALUES = {
     "limit range default above its max": ({"guardrails": {"limitRange": {"enabled": True, "default": {"memory": "300Gi"}}}}, "guardrails.limitRange.default.memory"),
     "gpu in a limit range": ({"guardrails": {"limitRange": {"enabled": True, "max": {"nvidia.com/gpu": "1"}}}}, "guardrails.limitRange.max.nvidia.com/gpu"),
     "download claims beyond the quota": ({"server": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "downloadVolume": {"type": "ephemeral"}}}}, "guardrails": {"resourceQuota": {"enabled": True, "hard": {"persistentvolumeclaims": "1"}}}}, "guardrails.resourceQuota.hard.persistentvolumeclaims"),
+    "a time zone that only looks like one": ({"server": {"autoscaling": {"mode": "keda", "scheduled": {"timezone": "America/NewYork"}}}}, "server.autoscaling.scheduled.timezone"),
+    "a batch time zone that only looks like one": ({"batch": {"enabled": True, "schedule": "0 2 * * *", "timeZone": "Europe/Pariss"}}, "batch.timeZone"),
     # IntOrString fields take Kubernetes' two forms, and no more
     "rollout unavailability above 100%": ({"server": {"updateStrategy": {"maxUnavailable": "120%"}}}, "server.updateStrategy.maxUnavailable"),
     "surge as a fraction": ({"server": {"updateStrategy": {"maxSurge": "0.5"}}}, "server.updateStrategy.maxSurge"),
@@ -193,3 +195,13 @@ def test_shipped_environment_files_are_accepted(values_file, helm_major):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_chart_ci_scenarios_are_accepted_by_helm4(scenario):
     assert scenario.render(helm="helm4", kube_version=KUBE_HIGHEST)
+
+
+def test_time_zone_values_are_exactly_the_iana_names_of_the_pinned_tzdata():
+    import json
+
+    from ci.docs import timezones
+
+    for chart, path, extra in timezones.TIMEZONE_VALUES:
+        schema = json.loads((helm.CHARTS_DIR / chart / "values.schema.json").read_text())
+        assert timezones.schema_node(schema, path)["enum"] == [*extra, *timezones.zones()], f"{chart}: run python -m ci.docs.timezones"

@@ -337,9 +337,11 @@ being tried. A tag without a digest drops the stable digest, which would otherwi
 {{- $_ := set $v.autoscaling "mode" $c.autoscaling.mode -}}
 {{- $_ := set $v.autoscaling "minReplicas" $c.autoscaling.minReplicas -}}
 {{- $_ := set $v.autoscaling "maxReplicas" $c.autoscaling.maxReplicas -}}
-{{- /* Scheduled floors and the forecast size the stable track; the canary scales on its own queue only. */ -}}
+{{- /* Scheduled floors and the forecast size the stable track; the canary scales on its own queue only, and */ -}}
 {{- $_ := set $v.autoscaling.scheduled "windows" list -}}
 {{- $_ := set $v.autoscaling.predictive "enabled" false -}}
+{{- /* Never to zero: an idle canary would answer its share of the routes with "no healthy upstream". */ -}}
+{{- $_ := set $v.autoscaling.keda "scaleToZero" false -}}
 {{- end -}}
 {{- toJson $v -}}
 {{- end -}}
@@ -388,7 +390,15 @@ predictive.maxFactor x the current rate so that one spike cannot explode it.
 
 {{/* The autoscaler's behavior, as rendered for the HPA and KEDA's HPA config alike. */}}
 {{- define "triton-server.autoscaling.behavior" -}}
-{{- toYaml .ctx.Values.autoscaling.behavior -}}
+{{- /* An empty policy list is left out: the API server refuses `policies: []` even with selectPolicy Disabled
+(validateScalingRules), and an absent one takes the default policies, which Disabled then switches off. */ -}}
+{{- $behavior := deepCopy .ctx.Values.autoscaling.behavior -}}
+{{- range $direction, $rules := $behavior -}}
+{{- if and (kindIs "map" $rules) (hasKey $rules "policies") (not $rules.policies) -}}
+{{- $_ := unset $rules "policies" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $behavior -}}
 {{- end -}}
 
 {{/*
@@ -424,9 +434,10 @@ The HPA reads its Triton metric from prometheus-adapter: install the adapter wit
 {{- end }}
 {{- if and (eq $a.mode "keda") $a.keda.scaleToZero }}
 
-WARNING: scale to zero is on. After {{ $a.keda.cooldownPeriod }}s without activity every pod is removed, and the next request
-waits for a pod to be scheduled, pull the image and load its models before Triton is ready: 1.4 s for the
-small CPU example model here (`make bench-startup`), minutes for an NGC image and large models on a GPU node.
+WARNING: scale to zero is on. Outside the scheduled windows, after {{ $a.keda.cooldownPeriod }}s without activity every pod is
+removed, and requests are then refused until the next window starts: the scaling signals come from the Triton
+pods themselves, so no request can wake them. A window's first pod waits to be scheduled, pull the image and load
+its models: 1.4 s for the small CPU example model here (`make bench-startup`), minutes on a GPU node.
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -122,6 +122,17 @@ GPU without them.
 {{- include "triton-common.validate.fail" (merge (dict "path" "podDisruptionBudget.maxUnavailable" "message" (printf "%v allows every one of the %d replicas (%s%s) to be evicted at once. Keep it below the replica count." $v.podDisruptionBudget.maxUnavailable $floor $p $floorPath)) $fail) -}}
 {{- end -}}
 
+{{- /* Autoscaling reads each workload's pods by name (<workload>-<pod-template hash>-<id>); the API server cuts a
+generated name's base to 58 characters, so past 46 the pod names lose that form and the signal finds no pod. */ -}}
+{{- range $track := include "triton-server.tracks" (dict "ctx" .ctx) | fromJsonArray -}}
+{{- $tv := include "triton-server.track.values" (dict "ctx" $.ctx "track" $track) | fromJson -}}
+{{- if ne $tv.autoscaling.mode "none" -}}
+{{- $workload := include "triton-server.workload.name" (dict "ctx" (dict "Values" $tv "Release" $.ctx.Release "Chart" $.ctx.Chart "track" $track)) -}}
+{{- if gt (len $workload) 46 -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.mode" "message" (printf "%s needs workload names of at most 46 characters, and the %s track's is %q (%d): its pods' names would be cut short and the autoscaler would find none of them. Shorten the release name, or set a shorter fullnameOverride (global.server.fullnameOverride in the umbrella)." $tv.autoscaling.mode $track $workload (len $workload))) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- /* Autoscaling: one autoscaler, a sane range, a signal the pods can produce, schedules that mean one thing. */ -}}
 {{- $a := $v.autoscaling -}}
 {{- if $autoscaled -}}
@@ -130,6 +141,9 @@ GPU without them.
 {{- end -}}
 {{- if and (eq (int $a.minReplicas) 0) (not (and (eq $a.mode "keda") $a.keda.scaleToZero)) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.minReplicas" "message" (printf "is 0, which scales Triton to zero: the first request after idle then waits for a pod to start and load its models (minutes on a GPU). Set it to 1 or more, or opt in with %sautoscaling.mode keda and %sautoscaling.keda.scaleToZero true." $p $p)) $fail) -}}
+{{- end -}}
+{{- if and (eq $a.mode "keda") $a.keda.scaleToZero (not $a.scheduled.windows) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.keda.scaleToZero" "message" (printf "is true with no %sautoscaling.scheduled.windows: every scaling signal is read from the Triton pods' own metrics, so at zero pods no request is seen and nothing would ever bring a pod back. List the windows in which the workload must serve (they wake it), or keep %sautoscaling.minReplicas at 1 or more." $p $p)) $fail) -}}
 {{- end -}}
 {{- if and (eq $a.mode "hpa") $a.keda.scaleToZero -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.keda.scaleToZero" "message" (printf "needs %sautoscaling.mode keda: a HorizontalPodAutoscaler cannot scale to zero." $p)) $fail) -}}

@@ -280,5 +280,22 @@ every rule is keyed by) and the latency summaries (the p95/p99 rules, the canary
 {{- if not .Values.server.triton.metrics.summaryLatencies -}}
 {{- fail "\nserver.triton.metrics.summaryLatencies: false removes the latency summaries that monitoring's p95/p99 rules, the canary latency alert and the dashboards read (monitoring.enabled is true). Turn it on." -}}
 {{- end -}}
+{{- /* A rate over fewer than four scrapes goes empty after one missed scrape (Prometheus's own advice). */ -}}
+{{- $sm := .Values.monitoring.serviceMonitor -}}
+{{- if $sm.enabled -}}
+{{- $scrape := include "triton-common.duration.seconds" $sm.interval | float64 -}}
+{{- $windows := list -}}
+{{- if ne .Values.server.autoscaling.mode "none" -}}
+{{- $windows = append $windows (list "server.autoscaling.window" .Values.server.autoscaling.window) -}}
+{{- end -}}
+{{- if and .Values.routing.enabled .Values.routing.promotion.enabled -}}
+{{- $windows = append $windows (list "routing.promotion.interval" .Values.routing.promotion.interval) -}}
+{{- end -}}
+{{- range $windows -}}
+{{- if lt (include "triton-common.duration.seconds" (index . 1) | float64) (mulf 4 $scrape) -}}
+{{- fail (printf "\n%s: %s is shorter than four scrapes (monitoring.serviceMonitor.interval %s): one missed scrape would leave its rate empty, and the autoscaler or the gate without data. Make it at least %gs." (index . 0) (index . 1) $sm.interval (mulf 4 $scrape)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}

@@ -25,13 +25,14 @@ from tests.harness import render as helm
 pytestmark = pytest.mark.render
 
 SCRAPE_SECONDS = 15
-SCRAPES_PER_REGIME = 12
+SCRAPES_PER_REGIME = 12  # three minutes: longer than the gate's window (promotion.interval, 2m by default)
+MIN_REQUESTS = 100  # promotion.minRequests' default
 NAMESPACE = helm.DEFAULT_NAMESPACE
 GATED = {"server": {"canary": {"enabled": True, "strategy": "argoRollouts"}}, "monitoring": {"enabled": True},
          "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}}
 # Requests per scrape interval by (response code or gRPC status), for the canary, per regime.
-HTTP = {"healthy": {"200": 99, "503": 1}, "failing": {"200": 97, "503": 2, "400": 1}, "quiet": {"200": 20}, "client-errors": {"200": 95, "404": 5}}
-GRPC = {"healthy": {"0": 99, "14": 1}, "failing": {"0": 97, "14": 2, "4": 1}, "quiet": {"0": 20}, "client-errors": {"0": 95, "5": 5}}
+HTTP = {"healthy": {"200": 99, "503": 1}, "failing": {"200": 97, "503": 2, "400": 1}, "quiet": {"200": 10}, "client-errors": {"200": 95, "404": 5}}
+GRPC = {"healthy": {"0": 99, "14": 1}, "failing": {"0": 97, "14": 2, "4": 1}, "quiet": {"0": 10}, "client-errors": {"0": 95, "5": 5}}
 # What counts as the canary failing, as the issue states it: HTTP 5xx and 400 (Triton's answer to a malformed input),
 # gRPC statuses other than OK, except those a client causes (NOT_FOUND for an unknown model, here the 404 and 5).
 HTTP_FAILED = ("503", "400")
@@ -74,10 +75,10 @@ def series(track_label: str) -> list[dict]:
     return out
 
 
-def expected_ratio(table: dict, regime: str, failed_codes: tuple[str, ...]) -> float | None:
+def expected_ratio(table: dict, regime: str, failed_codes: tuple[str, ...], window_seconds: int, min_requests: int) -> float | None:
     counts = table[regime]
     total = sum(counts.values())
-    if total * (60 // SCRAPE_SECONDS) < 100:  # the gate's minRequests in its 1m window
+    if total * (window_seconds // SCRAPE_SECONDS) < min_requests:  # the gate's minRequests in its window
         return None
     return round(sum(counts.get(code, 0) for code in failed_codes) / total, 4)
 
@@ -108,7 +109,7 @@ def test_mesh_failure_ratios_pass_fail_and_hold_as_designed(gate, track_label, t
         metric = gate[f"client-failure-ratio-{protocol}"]
         for index, regime in enumerate(REGIMES):
             at = (index + 1) * SCRAPES_PER_REGIME * SCRAPE_SECONDS
-            ratio = expected_ratio(table, regime, failed)
+            ratio = expected_ratio(table, regime, failed, monitoring.seconds(metric["interval"]), MIN_REQUESTS)
             checks.append({"expr": f"round({metric['query']}, 0.0001)", "eval_time": f"{at}s",
                            "exp_samples": [] if ratio is None else [{"labels": "{}", "value": ratio}]})
             verdicts[(protocol, regime)] = argo_analysis.verdict(metric, [] if ratio is None else [ratio])

@@ -60,7 +60,9 @@ class TestOwnership:
             rendered = find(objects, "HorizontalPodAutoscaler")["spec"]["behavior"]
         else:
             rendered = scaled_object(objects)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
-        assert rendered == behavior
+        # Disabled with no policies: the empty list is left out, since the API server refuses `policies: []`
+        # (pkg/apis/autoscaling/validation validateScalingRules) whatever selectPolicy says.
+        assert rendered == {**behavior, "scaleDown": {"stabilizationWindowSeconds": 600, "selectPolicy": "Disabled"}}
 
 
 class TestKeda:
@@ -69,8 +71,8 @@ class TestKeda:
         assert trigger["type"] == "prometheus" and trigger["metricType"] == "Value"
         assert trigger["metadata"] == {
             "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
-            "query": f"sum(rate(nv_inference_queue_duration_us{{{SELECTOR}}}[1m])) / "
-                     f"clamp_min(sum(rate(nv_inference_request_success{{{SELECTOR}}}[1m])), 1e-9)",
+            "query": f"sum(rate(nv_inference_queue_duration_us{{{SELECTOR}}}[2m])) / "
+                     f"clamp_min(sum(rate(nv_inference_request_success{{{SELECTOR}}}[2m])), 1e-9)",
             "threshold": "20000",
             "activationThreshold": "0",
             "ignoreNullValues": "false",
@@ -78,8 +80,8 @@ class TestKeda:
 
     @pytest.mark.parametrize("signal, metric_type, query", [
         ("pendingRequestsPerReplica", "AverageValue", f"sum(nv_inference_pending_request_count{{{SELECTOR}}})"),
-        ("queueComputeRatio", "Value", f"sum(rate(nv_inference_queue_duration_us{{{SELECTOR}}}[1m])) / "
-                                       f"clamp_min(sum(rate(nv_inference_compute_infer_duration_us{{{SELECTOR}}}[1m])), 1e-9)"),
+        ("queueComputeRatio", "Value", f"sum(rate(nv_inference_queue_duration_us{{{SELECTOR}}}[2m])) / "
+                                       f"clamp_min(sum(rate(nv_inference_compute_infer_duration_us{{{SELECTOR}}}[2m])), 1e-9)"),
     ])
     def test_each_signal_has_its_query_and_metric_type(self, signal, metric_type, query):
         (trigger,) = scaled_object(render_server(autoscaling(mode="keda", signal=signal, target=4)))["spec"]["triggers"]
@@ -89,14 +91,23 @@ class TestKeda:
         (trigger,) = scaled_object(render_server(autoscaling(mode="keda", model="image_classifier")))["spec"]["triggers"]
         assert f'{SELECTOR},model="image_classifier"' in trigger["metadata"]["query"]
 
+    OFFICE = [{"name": "office", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00", "end": "18:00", "minReplicas": 1}]
+
     def test_fallback_holds_at_least_the_current_count_when_prometheus_is_unreachable(self):
         spec = scaled_object(render_server(autoscaling(mode="keda", minReplicas=3)))["spec"]
         assert spec["fallback"] == {"failureThreshold": 3, "replicas": 3, "behavior": "currentReplicasIfHigher"}
 
     def test_minimum_is_kept_unless_scale_to_zero_is_chosen(self):
         assert scaled_object(render_server(KEDA))["spec"]["minReplicaCount"] == 2
-        spec = scaled_object(render_server(autoscaling(mode="keda", minReplicas=2, keda={"scaleToZero": True})))["spec"]
-        assert spec["minReplicaCount"] == 0 and spec["fallback"]["replicas"] == 2
+        # Scale to zero only between scheduled windows (they are what wakes zero pods), and without a fallback:
+        # KEDA's fallback needs a ready pod, and with AverageValue triggers it would start one with no traffic.
+        spec = scaled_object(render_server(autoscaling(mode="keda", minReplicas=2, keda={"scaleToZero": True}, scheduled={"windows": self.OFFICE})))["spec"]
+        assert spec["minReplicaCount"] == 0 and "fallback" not in spec
+        assert [t["type"] for t in spec["triggers"]] == ["prometheus", "cron"]
+
+    def test_scale_to_zero_without_a_window_to_wake_it_is_refused(self):
+        message = error_of(autoscaling(mode="keda", minReplicas=2, keda={"scaleToZero": True}))
+        assert "autoscaling.keda.scaleToZero: is true with no autoscaling.scheduled.windows" in message and "nothing would ever bring a pod back" in message
 
     def test_scale_to_zero_at_minimum_zero_needs_the_opt_in(self):
         message = error_of(autoscaling(mode="keda", minReplicas=0))
@@ -133,9 +144,9 @@ class TestPreScaling:
     def test_forecast_trigger_reads_the_request_rate_ahead_clamped_to_a_multiple_of_now(self):
         values = autoscaling(mode="keda", predictive={"enabled": True, "horizonSeconds": 300, "lookback": "15m", "maxFactor": 2, "replicaCapacity": 150})
         trigger = triggers(render_server(values))["predicted-request-rate"]
-        rate = f"sum(rate(nv_inference_request_success{{{SELECTOR}}}[1m]))"
+        rate = f"sum(rate(nv_inference_request_success{{{SELECTOR}}}[2m]))"
         assert trigger["metricType"] == "AverageValue" and trigger["metadata"]["threshold"] == "150"
-        assert trigger["metadata"]["query"] == f"clamp_min(clamp_max(predict_linear(({rate})[15m:1m], 300), scalar({rate}) * 2), 0)"
+        assert trigger["metadata"]["query"] == f"clamp_min(clamp_max(predict_linear(({rate})[15m:2m], 300), scalar({rate}) * 2), 0)"
         assert trigger["metadata"]["ignoreNullValues"] == "false"
 
     def test_no_pre_scaling_triggers_unless_asked(self):

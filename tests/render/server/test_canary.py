@@ -62,6 +62,31 @@ class TestTracks:
         assert "replicas" not in workloads(objects)["triton-triton-server-canary"]["spec"]
 
 
+
+class TestCanaryAutoscaling:
+    OFFICE = [{"name": "office", "days": ["mon"], "start": "08:00", "end": "18:00", "minReplicas": 1}]
+
+    def test_the_canary_never_inherits_scale_to_zero(self):
+        # An idle canary at zero would answer its share of the routes with "no healthy upstream".
+        values = {"autoscaling": {"mode": "keda", "keda": {"scaleToZero": True}, "scheduled": {"windows": self.OFFICE}},
+                  "canary": {**CANARY["canary"], "autoscaling": {"mode": "keda", "minReplicas": 1, "maxReplicas": 2}}}
+        scaled = {o["metadata"]["name"]: o["spec"] for o in render_server(values) if o["kind"] == "ScaledObject"}
+        assert scaled["triton-triton-server"]["minReplicaCount"] == 0
+        assert scaled["triton-triton-server-canary"]["minReplicaCount"] == 1 and "fallback" in scaled["triton-triton-server-canary"]
+
+    @pytest.mark.parametrize("stable_mode", ["hpa", "keda"])
+    def test_a_canary_hpa_finds_its_metric_in_the_adapter_rules(self, stable_mode):
+        import yaml
+
+        values = {"autoscaling": {"mode": stable_mode}, "canary": {**CANARY["canary"], "autoscaling": {"mode": "hpa"}}}
+        objects = render_server(values)
+        hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["name"].endswith("-canary"))
+        wanted = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
+        rules = yaml.safe_load(find(objects, "ConfigMap", "-prometheus-adapter")["data"]["values.yaml"])["rules"]
+        served = [rule["name"]["as"] for rule in rules["custom"]]
+        assert wanted in served and len(served) == (2 if stable_mode == "hpa" else 1)
+
+
 class TestArgoRollouts:
     def test_one_rollout_with_track_metadata_the_routes_and_the_gate(self):
         objects = render_server(ROLLOUT)

@@ -64,6 +64,17 @@ class TestCatalog:
         message = error_of(mig(model="T4"))
         assert 'gpu.mig.gpuModel: "T4" is not a GPU model with MIG. Use one of: A100-40GB, A100-80GB' in message
 
+    def test_the_mig_manager_layout_is_a_valid_label_value_and_keeps_all_disabled(self):
+        import re
+
+        configmap = find(render_server({**mig(profile="1g.10gb+me", managerConfig={"create": True})}), "ConfigMap", "-mig-parted")
+        layouts = yaml.safe_load(configmap["data"]["config.yaml"])["mig-configs"]
+        # mig-parted's own name for the layout (all-1g.10gb.me): "+" is not allowed in the node label's value.
+        assert set(layouts) == {"all-disabled", "all-1g.10gb.me"}
+        assert all(re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", name) for name in layouts)
+        assert layouts["all-1g.10gb.me"][0]["mig-devices"] == {"1g.10gb+me": 1}
+        assert layouts["all-disabled"] == [{"devices": "all", "mig-enabled": False}]
+
     def test_the_h100_row_matches_the_real_h100(self):
         # The catalog's H100-80GB profiles and instance counts against `nvidia-smi mig -lgip` on an H100 80GB.
         import re
