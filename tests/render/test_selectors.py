@@ -6,6 +6,8 @@ selectors themselves; tests/harness/selectors.py works out what each selector re
 kind without a declared intent fails, so a new template's selectors cannot go unchecked.
 """
 
+import dataclasses
+
 import pytest
 
 from tests.conftest import KUBE_HIGHEST, SCENARIOS
@@ -52,6 +54,9 @@ def server_chart_intent(objects: list[dict]):
             # The routing chart scrapes the Istio sidecars of the server's pods, every track.
             return server_pods
         alias = next((a for a in subcharts if name == f"{helm.DEFAULT_RELEASE}-{a}" or name.startswith(f"{helm.DEFAULT_RELEASE}-{a}-")), None)
+        if alias and name.endswith("-to-server") and reference.kind == "NetworkPolicy":
+            # A client chart's policy on the server's pods (NetworkPolicies add up): it admits that chart's pods.
+            return server_pods if reference.field == "spec.podSelector" else subcharts[alias](dataclasses.replace(reference, field="spec.podSelector"))
         if alias:
             return subcharts[alias](reference)
         if reference.owner:
@@ -67,6 +72,10 @@ def server_chart_intent(objects: list[dict]):
         if reference.kind == "DestinationRule" and reference.field == "spec.host":
             return {f"Service/{name}"}
         if reference.kind == "DestinationRule":
+            # Under an Argo Rollout the controller writes each subset's pod-template hash: the rendered subsets
+            # carry no label yet and so select the Rollout's pods.
+            if any(o["kind"] == "Rollout" for o in server_objects):
+                return server_pods
             return track_pods["canary" if "(canary)" in reference.field else "stable"]
         return None
 

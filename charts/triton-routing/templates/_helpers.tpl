@@ -40,6 +40,28 @@ include "triton-routing.destination" (dict "ctx" $ "track" "canary" "port" 8000 
 {{- end -}}
 
 {{/*
+The match list of a route, as YAML: inside the mesh by the Service port (and, for gRPC, the service's path
+prefix); with the ingress Gateway also a match for its traffic, without a port, since Istio drops a port match
+that is not the gateway listener's (pilot route.translateRoute). `extra`: more match fields (headers), as a map.
+Usage: include "triton-routing.matches" (dict "ctx" $ "protocol" "grpc" "extra" (dict "headers" ...))
+*/}}
+{{- define "triton-routing.matches" -}}
+{{- $v := .ctx.Values -}}
+{{- $ports := dict "http" (int $v.server.ports.http) "grpc" (int $v.server.ports.grpc) -}}
+{{- $common := .extra | default dict -}}
+{{- if eq .protocol "grpc" -}}{{- $common = merge (dict "uri" (dict "prefix" "/inference.GRPCInferenceService/")) $common -}}{{- end -}}
+{{- $mesh := merge (dict "port" (get $ports .protocol)) (deepCopy $common) -}}
+{{- $matches := list -}}
+{{- if $v.gateway.enabled -}}
+{{- $_ := set $mesh "gateways" (list "mesh") -}}
+{{- $matches = list $mesh (merge (dict "gateways" (list (include "triton-common.names.suffixed" (dict "ctx" .ctx "suffix" "gateway")))) (deepCopy $common)) -}}
+{{- else -}}
+{{- $matches = list $mesh -}}
+{{- end -}}
+{{- toYaml $matches -}}
+{{- end -}}
+
+{{/*
 The weighted destinations of a route, as a YAML list: all to stable without a canary, else stable and canary by
 canary.weight (both present under Argo Rollouts, which rewrites the weights).
 */}}
@@ -83,14 +105,18 @@ count): no data and too little data meet the same explicit policy (promotion.noD
   it nowhere), and the gRPC statuses that mean the same (every status but OK, CANCELLED, NOT_FOUND,
   PERMISSION_DENIED and UNAUTHENTICATED, which like HTTP 499, 404, 403 and 401 are the client's doing);
 - triton-failure-ratio: Triton's own nv_inference_request_failure (a model that raises, a rejected request);
-- latency-ratio-vs-stable: the canary's time per request (queue + compute, Triton's counters) over stable's.
+- latency-ratio-vs-stable: the canary's time per request (queue + compute, Triton's counters) over stable's, when
+  both have served promotion.minRequests in the window.
 */}}
 {{- define "triton-routing.gate.queries" -}}
 {{- $p := .ctx.Values.promotion -}}
 {{- $w := $p.interval -}}
 {{- $canary := include "triton-routing.trackMatchers" (dict "ctx" .ctx "track" "canary") -}}
 {{- $stable := include "triton-routing.trackMatchers" (dict "ctx" .ctx "track" "stable") -}}
-{{- $tritonCount := printf "(sum(increase(nv_inference_request_success{%s}[%s])) + sum(increase(nv_inference_request_failure{%s}[%s])) >= %d)" $canary $w $canary $w (int $p.minRequests) -}}
+{{- $count := "(sum(increase(nv_inference_request_success{%[1]s}[%[2]s])) + sum(increase(nv_inference_request_failure{%[1]s}[%[2]s])) >= %[3]d)" -}}
+{{- $tritonCount := printf $count $canary $w (int $p.minRequests) -}}
+{{- /* The latency ratio also needs stable to serve (a setWeight 100 step leaves it idle: 0 / 1e-9). */ -}}
+{{- $stableCount := printf $count $stable $w (int $p.minRequests) -}}
 {{- $timePerRequest := "(sum(rate(nv_inference_queue_duration_us{%[1]s}[%[2]s])) + sum(rate(nv_inference_compute_input_duration_us{%[1]s}[%[2]s])) + sum(rate(nv_inference_compute_infer_duration_us{%[1]s}[%[2]s])) + sum(rate(nv_inference_compute_output_duration_us{%[1]s}[%[2]s]))) / clamp_min(sum(rate(nv_inference_request_success{%[1]s}[%[2]s])), 1e-9)" -}}
 {{- $queries := list -}}
 {{- range $protocol := list "http" "grpc" -}}
@@ -99,6 +125,6 @@ count): no data and too little data meet the same explicit policy (promotion.noD
 {{- $queries = append $queries (dict "name" (printf "client-failure-ratio-%s" $protocol) "query" (printf "sum(rate(istio_requests_total{%s,%s}[%s])) / clamp_min(sum(rate(istio_requests_total{%s}[%s])), 1e-9) and on() (sum(increase(istio_requests_total{%s}[%s])) >= %d)" $mesh $failed $w $mesh $w $mesh $w (int $p.minRequests))) -}}
 {{- end -}}
 {{- $queries = append $queries (dict "name" "triton-failure-ratio" "query" (printf "sum(rate(nv_inference_request_failure{%s}[%s])) / clamp_min(sum(rate(nv_inference_request_success{%s}[%s])) + sum(rate(nv_inference_request_failure{%s}[%s])), 1e-9) and on() %s" $canary $w $canary $w $canary $w $tritonCount)) -}}
-{{- $queries = append $queries (dict "name" "latency-ratio-vs-stable" "query" (printf "(%s) / clamp_min(%s, 1e-9) and on() %s" (printf $timePerRequest $canary $w) (printf $timePerRequest $stable $w) $tritonCount)) -}}
+{{- $queries = append $queries (dict "name" "latency-ratio-vs-stable" "query" (printf "(%s) / clamp_min(%s, 1e-9) and on() %s and on() %s" (printf $timePerRequest $canary $w) (printf $timePerRequest $stable $w) $tritonCount $stableCount)) -}}
 {{- toJson $queries -}}
 {{- end -}}

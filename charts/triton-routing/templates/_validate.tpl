@@ -22,7 +22,7 @@ what to do. Called once, from the DestinationRule.
 {{- include "triton-common.validate.fail" (merge (dict "path" "gateway.hosts" "message" "is empty while gateway.enabled is true: the Gateway would answer for no host. List the external host names.") $fail) -}}
 {{- end -}}
 {{- if and $v.authorization.enabled (not $v.authorization.inferenceNamespaces) (not $v.authorization.inferencePrincipals) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "authorization.inferenceNamespaces" "message" (printf "and %sauthorization.inferencePrincipals are both empty while authorization is enabled: the ALLOW policy would refuse every inference request. List the namespaces or principals of your clients." $p)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "authorization.inferenceNamespaces" "message" (printf "and %sauthorization.inferencePrincipals are both empty while authorization is enabled: the ALLOW policy would admit only this release's own namespace (its helm test, load step and batch Jobs). List the namespaces or principals of your clients." $p)) $fail) -}}
 {{- end -}}
 {{- /* One owner of the weights: under Argo Rollouts the controller sets them. */ -}}
 {{- if $v.promotion.enabled -}}
@@ -31,6 +31,9 @@ what to do. Called once, from the DestinationRule.
 {{- end -}}
 {{- if gt (int $v.canary.weight) 0 -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.weight" "message" (printf "is %d while %spromotion.enabled is true: the Argo Rollout owns the weights of the http and grpc routes and sets them step by step, so the chart must not. Set it to 0 and use server.canary.rollout.steps." (int $v.canary.weight) $p)) $fail) -}}
+{{- end -}}
+{{- if and $v.promotion.loadTest.enabled (not $v.promotion.loadTest.configMap) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "promotion.loadTest.configMap" "message" "is empty while promotion.loadTest.enabled is true: the load step's Job mounts the locustfile from a charts/triton-loadtest release's ConfigMap. Install one (helm install load charts/triton-loadtest makes load-triton-loadtest) and name it here.") $fail) -}}
 {{- end -}}
 {{- if $v.canary.mirror.enabled -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.mirror.enabled" "message" (printf "is true while %spromotion.enabled is true: the Rollout rewrites the routes and drops a mirror it does not know. Mirror with the tracks strategy, before a gated rollout." $p)) $fail) -}}

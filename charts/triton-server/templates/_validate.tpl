@@ -230,6 +230,11 @@ generated name's base to 58 characters, so past 46 the pod names lose that form 
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.autoscaling.minReplicas" "message" (printf "%d is above %scanary.autoscaling.maxReplicas %d." (int $c.autoscaling.minReplicas) $p (int $c.autoscaling.maxReplicas))) $fail) -}}
 {{- end -}}
 {{- else -}}
+{{- $weighted := list -}}
+{{- range $c.rollout.steps -}}{{- if hasKey . "setWeight" -}}{{- $weighted = append $weighted . -}}{{- end -}}{{- end -}}
+{{- if not $weighted -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.rollout.steps" "message" "has no setWeight step: the canary would never serve a share of the traffic, and the metric gate (from the first weighted step) would never run. Add setWeight steps with pauses long enough for the gate's measurements.") $fail) -}}
+{{- end -}}
 {{- if $changes -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.strategy" "message" (printf "is argoRollouts, where a rollout is a change of %simage or %smodelRepository itself (the controller runs old and new side by side); %scanary.image and %scanary.modelRepository belong to the tracks strategy. Clear them." $p $p $p $p)) $fail) -}}
 {{- end -}}

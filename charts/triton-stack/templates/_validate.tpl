@@ -258,6 +258,15 @@ weights (the chart with the tracks strategy, the Argo Rollout with argoRollouts)
 {{- if not (and $monitoring.enabled $monitoring.serviceMonitor.enabled) -}}
 {{- fail "\nrouting.promotion.enabled: the gate's Triton failure ratio and latency ratio read Triton's series with the pod's track, which monitoring's ServiceMonitor scrapes. Set monitoring.enabled (with monitoring.serviceMonitor.enabled)." -}}
 {{- end -}}
+{{- /* A step naming the load template runs nothing unless the routing chart renders it. */ -}}
+{{- $load := printf "%s-load" (include "triton-common.names.server.fullname" (dict "ctx" $)) -}}
+{{- range $i, $step := $server.canary.rollout.steps -}}
+{{- range (($step.analysis | default dict).templates | default list) -}}
+{{- if and (eq .templateName $load) (not $routing.promotion.loadTest.enabled) -}}
+{{- fail (printf "\nserver.canary.rollout.steps.%d: runs the AnalysisTemplate %s, which routing.promotion.loadTest.enabled false does not render: the rollout would stop at that step. Enable the load step (and name its locustfile ConfigMap in routing.promotion.loadTest.configMap) or remove the step." $i $load) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if ne $routing.promotion.trackLabel "track" -}}
 {{- fail (printf "\nrouting.promotion.trackLabel: %q, but monitoring's ServiceMonitor writes the pod's track as `track`, so the gate would find no series. Set it to track." $routing.promotion.trackLabel) -}}
 {{- end -}}

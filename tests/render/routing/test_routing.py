@@ -58,14 +58,16 @@ class TestRoutes:
         by_name = {route["name"]: route for route in routes(canary())}
         assert by_name["grpc"]["match"] == [{"port": 8001, "uri": {"prefix": "/inference.GRPCInferenceService/"}}]
         assert by_name["http"]["match"] == [{"port": 8000}]
-        assert by_name["grpc"]["retries"]["retryOn"] == "unavailable,cancelled,resource-exhausted"
-        assert by_name["http"]["retries"]["retryOn"] == "connect-failure,refused-stream,reset,503"
+        # Retries only where Triton has not begun the work (or refused it): an inference is never done twice.
+        assert by_name["grpc"]["retries"]["retryOn"] == "connect-failure,refused-stream,reset-before-request,unavailable,resource-exhausted"
+        assert by_name["http"]["retries"]["retryOn"] == "connect-failure,refused-stream,reset-before-request,503"
+        assert by_name["http"]["retries"]["perTryTimeout"] == by_name["http"]["timeout"] == "60s"
 
     def test_the_track_header_is_matched_before_the_weighted_routes(self):
         names = [route["name"] for route in routes(canary())]
         assert names == ["force-stable-grpc", "force-stable-http", "force-canary-grpc", "force-canary-http", "grpc", "http"]
         forced = {route["name"]: route for route in routes(canary())}["force-canary-grpc"]
-        assert forced["match"] == [{"port": 8001, "headers": {"x-triton-track": {"exact": "canary"}}}]
+        assert forced["match"] == [{"port": 8001, "uri": {"prefix": "/inference.GRPCInferenceService/"}, "headers": {"x-triton-track": {"exact": "canary"}}}]
         assert weights(forced) == {"canary": 100}
 
     def test_every_destination_names_its_track_in_a_response_header(self):
@@ -78,8 +80,18 @@ class TestRoutes:
         assert not [destination for route in routes(quiet) for destination in route["route"] if "headers" in destination]
 
     def test_only_inference_ports_are_routed(self):
-        ports = {match["port"] for route in routes(canary(gateway={"enabled": True, "hosts": ["triton.example.com"]})) for match in route["match"]}
+        ports = {match["port"] for route in routes(canary()) for match in route["match"]}
         assert ports == {8000, 8001}
+
+    def test_with_a_gateway_every_route_also_matches_its_traffic_without_a_port(self):
+        # Istio drops a match whose port is not the gateway listener's (443/80): the gateway's own matches carry none.
+        objects = canary(gateway={"enabled": True, "hosts": ["triton.example.com"]})
+        gateway = find(objects, "Gateway")["metadata"]["name"]
+        for route in routes(objects):
+            mesh, external = route["match"]
+            assert mesh["gateways"] == ["mesh"] and mesh["port"] in (8000, 8001)
+            assert external["gateways"] == [gateway] and "port" not in external
+            assert {k: v for k, v in mesh.items() if k not in ("gateways", "port")} == {k: v for k, v in external.items() if k != "gateways"}
 
     def test_mirror_only_when_asked(self):
         assert not [route for route in routes(canary()) if "mirror" in route]
@@ -116,8 +128,11 @@ class TestEdgeAndSecurity:
         allow = find(objects, "AuthorizationPolicy", "-allow")["spec"]
         assert allow["action"] == "ALLOW"
         inference, metrics = allow["rules"]
-        assert inference["from"] == [{"source": {"namespaces": ["apps"]}}] and inference["to"][0]["operation"]["ports"] == ["8000", "8001"]
-        assert metrics["from"] == [{"source": {"namespaces": ["monitoring"]}}] and metrics["to"][0]["operation"]["ports"] == ["8002"]
+        # The release's own clients (helm test, the load step, batch) come from its namespace.
+        assert inference["from"] == [{"source": {"namespaces": ["inference", "apps"]}}] and inference["to"][0]["operation"]["ports"] == ["8000", "8001"]
+        # No source on the metrics rule: namespaces and principals come from mTLS, so they never match the plain-text
+        # scrape the PERMISSIVE metrics port exists for (the NetworkPolicy admits the monitoring namespace).
+        assert "from" not in metrics and metrics["to"][0]["operation"] == {"ports": ["8002"], "methods": ["GET"], "paths": ["/metrics"]}
         deny = find(objects, "AuthorizationPolicy", "-deny-admin")["spec"]
         assert deny["action"] == "DENY" and "from" not in deny["rules"][0]
         paths = deny["rules"][0]["to"][0]["operation"]["paths"]

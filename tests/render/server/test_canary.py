@@ -102,6 +102,14 @@ class TestArgoRollouts:
         }
         assert canary["analysis"]["templates"] == [{"templateName": "triton-triton-server-gate"}]
         assert canary["steps"][0] == {"setCanaryScale": {"replicas": 1}}
+        # The gate from the first weighted step; from the second weight on the canary is scaled with its share.
+        assert canary["analysis"]["startingStep"] == 1 and canary["steps"][1] == {"setWeight": 10}
+        assert canary["steps"][3:5] == [{"setCanaryScale": {"matchTrafficWeight": True}}, {"setWeight": 50}]
+
+    def test_the_gate_starts_at_the_first_weighted_step_wherever_it_is(self):
+        steps = [{"setCanaryScale": {"replicas": 1}}, {"analysis": {"templates": [{"templateName": "triton-triton-server-load"}]}}, {"setWeight": 20}]
+        rollout = workloads(render_server({"canary": {**ROLLOUT["canary"], "rollout": {"steps": steps}}}))["triton-triton-server"]
+        assert rollout["spec"]["strategy"]["canary"]["analysis"]["startingStep"] == 2
 
     def test_autoscaler_targets_the_rollout(self):
         objects = render_server({**ROLLOUT, "autoscaling": {"mode": "hpa"}})
@@ -118,6 +126,8 @@ REFUSALS = [
     ({"canary": {**CANARY["canary"], "autoscaling": {"mode": "keda", "minReplicas": 3, "maxReplicas": 2}}},
      "canary.autoscaling.minReplicas: 3 is above canary.autoscaling.maxReplicas 2"),
     ({"canary": {**ROLLOUT["canary"], "image": {"tag": "24.11-py3"}}}, "canary.strategy: is argoRollouts, where a rollout is a change of image or modelRepository"),
+    ({"canary": {**ROLLOUT["canary"], "rollout": {"steps": [{"setCanaryScale": {"replicas": 1}}, {"pause": {"duration": "10m"}}]}}},
+     "canary.rollout.steps: has no setWeight step"),
 ]
 REFUSAL_MESSAGES = [message for _, message in REFUSALS]
 
