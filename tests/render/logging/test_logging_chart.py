@@ -32,6 +32,21 @@ def log_file(pod: str, namespace: str, container: str) -> str:
     return f"/var/log/containers/{pod}_{namespace}_{container}-{CONTAINER_ID}.log"
 
 
+def directions(network_policy: dict) -> dict[str, dict[str, list[dict]]]:
+    """The directions a NetworkPolicy isolates its pods in, each with the peers still admitted per port, the way
+    Kubernetes reads policyTypes: without it, Ingress always and Egress when the policy has egress rules. A
+    direction not listed is not governed by the policy: every connection that way is allowed. Egress rules are not
+    expanded (only their presence matters here)."""
+    spec = network_policy["spec"]
+    types = spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+    governed = {}
+    if "Ingress" in types:
+        governed["Ingress"] = policy.admitted_peers(network_policy)
+    if "Egress" in types:
+        governed["Egress"] = {"<egress rules>": spec.get("egress") or []}
+    return governed
+
+
 class TestWhatIsRead:
     def test_the_triton_containers_of_every_track_and_nothing_else(self, logging_objects):
         path = tail_path(logging_objects)
@@ -84,6 +99,20 @@ class TestWhereItRuns:
 
     def test_the_servers_namespace_is_refused(self):
         assert 'logging.namespace.name: "inference" is the namespace of the Triton pods' in logging_error({"namespace": {"name": "inference"}})
+
+    def test_its_pods_admit_no_connection_and_may_still_reach_the_api_and_the_output(self, logging_objects):
+        network_policy = find(logging_objects, "NetworkPolicy", "-logging")
+        assert network_policy["metadata"]["namespace"] == "triton-logging"
+        assert network_policy["spec"]["podSelector"] == find(logging_objects, "DaemonSet")["spec"]["selector"]
+        # Isolated for ingress with nothing admitted (the kubelet's probes come from the node); egress not governed.
+        assert directions(network_policy) == {"Ingress": {}}
+
+    def test_a_policy_that_governs_egress_instead_is_seen(self):
+        # The negative pair: policyTypes [Egress] leaves ingress open to everyone and, without egress rules, cuts
+        # Fluentd off from the API server and the output; policyTypes left out still isolates ingress.
+        assert directions({"spec": {"podSelector": {}, "policyTypes": ["Egress"], "ingress": []}}) == {"Egress": {"<egress rules>": []}}
+        assert directions({"spec": {"podSelector": {}, "ingress": []}}) == {"Ingress": {}}
+        assert directions({"spec": {"podSelector": {}, "ingress": [{}]}}) == {"Ingress": {"<every port>": [{"<every source>": True}]}}
 
     def test_tolerates_the_gpu_taint_to_run_beside_triton(self, logging_objects):
         tolerations = find(logging_objects, "DaemonSet")["spec"]["template"]["spec"]["tolerations"]
