@@ -34,7 +34,7 @@ import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import yaml
 
@@ -191,22 +191,23 @@ def parse_image(reference: str) -> dict:
     return {"image": reference, "repository": repository, "tag": tag, "digest": digest or None}
 
 
-def _rendering_chart(obj: dict, chart_names: Iterable[str], default: str) -> str:
+def _rendering_chart(obj: dict, names: Mapping[str, str], default: str) -> str:
+    """The chart that rendered `obj`, from its `helm.sh/chart` label (`<chart or alias>-<version>`)."""
     label = obj.get("metadata", {}).get("labels", {}).get("helm.sh/chart", "")
-    for name in sorted(chart_names, key=len, reverse=True):
+    for name in sorted(names, key=len, reverse=True):
         if label.startswith(f"{name}-"):
-            return name
+            return names[name]
     return default
 
 
-def rendered_images(renders: Mapping[str, tuple[str, list[dict]]], chart_names: Iterable[str]) -> dict[str, dict[str, set[str]]]:
+def rendered_images(renders: Mapping[str, tuple[str, list[dict]]], names: Mapping[str, str]) -> dict[str, dict[str, set[str]]]:
     """chart -> image reference -> names of the scenarios that render it. `renders` maps a scenario name to
-    (the chart it renders, its objects); an image is the chart's whose `helm.sh/chart` label its object carries."""
-    chart_names = list(chart_names)
+    (the chart it renders, its objects); `names` maps every chart name and dependency alias to its chart (a
+    subchart's objects carry its alias: `server-0.1.0`); an image is the chart's whose label its object carries."""
     images: dict[str, dict[str, set[str]]] = {}
     for scenario, (chart, objects) in renders.items():
         for obj in objects:
-            owner = _rendering_chart(obj, chart_names, chart)
+            owner = _rendering_chart(obj, names, chart)
             for _, pod_spec in policy.pod_specs([obj]):
                 for key in ("initContainers", "containers", "ephemeralContainers"):
                     for container in pod_spec.get(key) or []:
@@ -229,7 +230,11 @@ def generate(charts_dir: Path = CHARTS_DIR, renders: Mapping[str, tuple[str, lis
     chart_dirs = {path.parent.name: path.parent for path in sorted(charts_dir.glob("*/Chart.yaml"))}
     digests = {name: chart_digest(directory) for name, directory in chart_dirs.items()}
     by_path = {directory.resolve(): name for name, directory in chart_dirs.items()}
-    images = rendered_images(scenario_renders() if renders is None else renders, chart_dirs)
+    names = {name: name for name in chart_dirs}
+    for directory in chart_dirs.values():
+        for dependency in yaml.safe_load((directory / "Chart.yaml").read_text()).get("dependencies", []):
+            names.setdefault(dependency.get("alias", dependency["name"]), dependency["name"])
+    images = rendered_images(scenario_renders() if renders is None else renders, names)
     charts = {}
     for name, directory in chart_dirs.items():
         metadata = yaml.safe_load((directory / "Chart.yaml").read_text())
