@@ -120,3 +120,12 @@ class TestTheChecker:
 
     def test_the_declared_range_is_read_off_the_umbrella(self):
         assert check_values.declared_kube_versions(helm.CHARTS_DIR) == helm.declared_kube_versions()
+
+
+def test_the_hook_by_default_checks_values_folders_and_nothing_else():
+    import re
+
+    (hook,) = yaml.safe_load((helm.REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
+    pattern = re.compile(hook["files"])
+    assert pattern.search("environments/prod.yaml") and pattern.search("deploy/values/staging.yml")
+    assert not pattern.search(".pre-commit-config.yaml") and not pattern.search(".github/workflows/ci.yaml")
