@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-routing triton-batch triton-monitor
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render test-local e2e lock package lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -72,19 +72,38 @@ dependencies: helm ## Package the file:// subcharts for the charts that depend o
 test: ## Run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-cluster: ## The kind tier: create the cluster (ci/cluster/up.sh), install values/ci-kind.yaml, helm test
-	ci/cluster/up.sh
-	KUBECONFIG=$(CURDIR)/.cache/kind/kubeconfig $(PY) -m pytest -m cluster tests/cluster $(PYTEST_ARGS)
+# The kind tier's Kubernetes minor (a node image pinned in ci/cluster/versions.env) and the values file it installs.
+KUBE_MINOR ?= 1.29
+KIND_VALUES ?= values/ci-kind.yaml
 
-test-render: ## Only the offline render tiers (schema, render, policy)
+test-cluster: ## The kind tier: create the cluster (ci/cluster/up.sh), then tests/cluster (KUBE_MINOR=1.29|1.36, KIND_VALUES=values/ci-kind.yaml)
+	KUBE_MINOR=$(KUBE_MINOR) ci/cluster/up.sh
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH KUBECONFIG=$(CURDIR)/.cache/kind/kubeconfig TRITON_STACK_KIND_VALUES=$(KIND_VALUES) \
+	  $(PY) -m pytest -m cluster tests/cluster -p no:xdist
+
+e2e: test-cluster ## Same as test-cluster: the kind tier end to end, where Docker and Go (for kind) exist
+
+test-render: ## Only the offline render tiers (schema, render, policy, lint)
 	$(PY) -m pytest -m "not local and not cluster" $(PYTEST_ARGS)
 
-lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift
+test-local: ## Only the local tier (the real tritonserver and Prometheus on loopback)
+	$(PY) -m pytest -m local $(PYTEST_ARGS)
+
+lock: dependencies ## Regenerate Chartfile.lock from every chart (refuses a changed chart whose version was not bumped)
+	$(PY) -m ci.lock.chartfile
+
+package: dependencies ## helm package every chart into dist/ (what the release workflow pushes as OCI artifacts)
+	rm -rf dist && for chart in $(CHARTS); do $(HELM3) package charts/$$chart --destination dist >/dev/null; done; ls dist
+
+lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift, workflow schemas, Chartfile.lock
 	for helm in $(HELM3) $(HELM4); do for chart in $(CHARTS); do \
 	  $$helm lint --strict charts/$$chart >/dev/null || { $$helm lint --strict charts/$$chart; exit 1; }; \
 	  for f in values/*.yaml; do [ $$chart = triton-stack ] || continue; $$helm lint --strict charts/$$chart -f $$f >/dev/null || { $$helm lint --strict charts/$$chart -f $$f; exit 1; }; done; \
 	done; echo "helm lint --strict: $$($$helm version --short) ok"; done
 	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yaml
+	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yaml
+	$(PY) -m ci.lock.chartfile --check
 	$(PY) -m pytest -q tests/schema
 
 docs: ## Regenerate the value tables in each chart's README from the @param comments

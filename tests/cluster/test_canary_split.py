@@ -37,8 +37,8 @@ CLIENT_IMAGE = "docker.io/library/python:3.11-slim"
 TRITONCLIENT = "tritonclient[grpc]==2.51.0"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # ci-kind.yaml plus a canary track (the stable image named explicitly: the split, not the canary, is measured, and
-# kind pulls one image) and the routing chart with its weight.
-STABLE_TAG = yaml.safe_load((REPO_ROOT / "charts/triton-server/values.yaml").read_text())["image"]["tag"]
+# kind has one image loaded, ci/kind-image's) and the routing chart with its weight.
+STABLE_TAG = yaml.safe_load((REPO_ROOT / "values/ci-kind.yaml").read_text())["server"]["image"]["tag"]
 SPLIT_VALUES = {
     "server": {"canary": {"enabled": True, "image": {"tag": STABLE_TAG}}},
     "routing": {"enabled": True, "canary": {"enabled": True, "weight": WEIGHT, "header": TRACK_HEADER}},

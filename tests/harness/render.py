@@ -314,7 +314,7 @@ def _log_render(key: tuple, elapsed: float) -> None:
 
 
 def install(
-    chart: str,
+    chart: str | Path,
     values_files: Sequence[Path | str],
     *,
     kubeconfig: Path | str,
@@ -323,14 +323,39 @@ def install(
     timeout_seconds: int = 600,
     helm: str | None = None,
 ) -> str:
-    """helm upgrade --install --wait into a real cluster (the cluster tier only)."""
+    """helm upgrade --install --wait into a real cluster (the cluster tier only).
+
+    `chart` is a chart name under charts/, or the directory of a chart elsewhere (an earlier version of the
+    umbrella taken out of git for the upgrade test), whose dependencies must already be built."""
     helm = helm or default_helm()
     ensure_dependencies(helm)
-    args = ["upgrade", "--install", release, str(chart_path(chart)), "--namespace", namespace, "--kubeconfig", str(kubeconfig),
+    directory = chart if isinstance(chart, Path) else chart_path(chart)
+    args = ["upgrade", "--install", release, str(directory), "--namespace", namespace, "--kubeconfig", str(kubeconfig),
             "--wait", "--timeout", f"{timeout_seconds}s"]
     for values_file in values_files:
         args += ["--values", str(values_file)]
     return _run(helm, args, timeout=timeout_seconds + 60).stdout
+
+
+def build_dependencies(chart_dir: Path, *, helm: str = "helm3") -> None:
+    """helm dependency build for a chart outside charts/ (a copy or an earlier version); raises HelmError."""
+    _run(helm, ["dependency", "build", "--skip-refresh", str(chart_dir)])
+
+
+def package(chart: str | Path, destination: Path, *, helm: str | None = None) -> Path:
+    """helm package into `destination`; returns the .tgz path. `chart` is a name under charts/ or a directory.
+
+    The archive's bytes are not reproducible (Helm 3 stamps each entry with the current time, Helm 4 with the
+    file's mtime), so compare packages by content (ci/lock/chartfile.py `package_digest`), never by file hash."""
+    helm = helm or default_helm()
+    ensure_dependencies(helm)
+    directory = chart if isinstance(chart, Path) else chart_path(chart)
+    destination.mkdir(parents=True, exist_ok=True)
+    output = _run(helm, ["package", str(directory), "--destination", str(destination)]).stdout
+    match = re.search(r"saved it to: (\S+\.tgz)", output)
+    if not match:
+        raise HelmError(["helm", "package", str(directory)], 0, f"no package path in helm's output: {output}")
+    return Path(match.group(1))
 
 
 def run_helm_tests(*, kubeconfig: Path | str, release: str = DEFAULT_RELEASE, namespace: str = DEFAULT_NAMESPACE,

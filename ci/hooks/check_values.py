@@ -1,0 +1,194 @@
+"""Checks a user's environment values files against the triton-stack charts: the `triton-stack-values` hook of
+.pre-commit-hooks.yaml, and the same command in a GitHub Actions step (see the README, "Linting in your own CI").
+
+For each values file given, three checks, all offline:
+
+1. the values checker: the file merged over the charts' defaults is validated against the umbrella's
+   values.schema.json and each subchart's schema at its alias (`server`, `routing`, ...), as Helm validates them,
+   and every error is listed with its value path (Helm stops at the first);
+2. `helm lint --strict` of the umbrella chart with the file;
+3. the render-time checks: `helm template` at the lowest and the highest Kubernetes minor the charts declare, so
+   every `fail` in the charts' validation templates (fatal combinations, MIG profiles, quotas, ...) runs.
+
+The charts are the ones this package was installed with (pre-commit pins them by the hook's `rev`), or charts/ of
+the repository it runs from. Helm is $HELM, or `helm` on PATH (3.8 or later, or 4). The charts are copied to a
+temporary directory and their file:// dependencies built there, so nothing is written beside them.
+
+    triton-stack-check-values envs/prod.yaml envs/staging.yaml      # installed by pre-commit or pip
+    python -m ci.hooks.check_values values/prod.yaml                 # from this repository
+
+Exit status: 0 when every file passes, 1 when any check fails (each problem printed as `file: check: message`),
+2 on a usage error (no helm, a file that is not YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+UMBRELLA = "triton-stack"
+HELM_TIMEOUT_SECONDS = 120
+
+
+class UsageError(Exception):
+    """The checker cannot run: no helm, no charts, or an input that is not a YAML mapping."""
+
+
+def default_charts_dir() -> Path:
+    """charts/ shipped inside the installed package, else the repository's charts/ (running from a checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "charts", here.parents[1] / "charts"):
+        if (candidate / UMBRELLA / "Chart.yaml").exists():
+            return candidate
+    raise UsageError(f"no charts next to {here}: install the hook from the triton-stack repository")
+
+
+def helm_command() -> str:
+    helm = os.environ.get("HELM") or shutil.which("helm")
+    if not helm:
+        raise UsageError("helm not found: put helm (3.8+ or 4) on PATH or set $HELM")
+    return helm
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([helm, *args], capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Helm's coalescing of a values file over chart defaults: maps merge, anything else replaces; null deletes."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def schema_errors(values: dict, charts_dir: Path) -> list[str]:
+    """`path: message` for every schema violation of `values` (a user's file) in the umbrella and its subcharts."""
+    umbrella_dir = charts_dir / UMBRELLA
+    umbrella = _read_yaml(umbrella_dir / "Chart.yaml")
+    defaults = _read_yaml(umbrella_dir / "values.yaml")
+    merged = deep_merge(defaults, values)
+    checks = [("", merged, umbrella_dir / "values.schema.json")]
+    for dependency in umbrella.get("dependencies", []):
+        subchart_dir = charts_dir / dependency["repository"].removeprefix("file://../")
+        key = dependency.get("alias", dependency["name"])
+        schema = subchart_dir / "values.schema.json"
+        if not schema.exists() or _read_yaml(subchart_dir / "Chart.yaml").get("type") == "library":
+            continue
+        enabled = dependency.get("condition")
+        if enabled and not _lookup(merged, enabled):
+            continue
+        sub_values = deep_merge(deep_merge(_read_yaml(subchart_dir / "values.yaml"), merged.get(key) or {}),
+                                {"global": merged.get("global", {})} if "global" in merged else {})
+        checks.append((f"{key}.", sub_values, schema))
+    errors = []
+    for prefix, instance, schema_path in checks:
+        validator = jsonschema.Draft7Validator(yaml.safe_load(schema_path.read_text()))
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+            path = prefix + ".".join(str(part) for part in error.absolute_path)
+            errors.append(f"{path.rstrip('.') or '(top level)'}: {error.message}")
+    return errors
+
+
+def _lookup(values: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(values, dict):
+            return None
+        values = values.get(part)
+    return values
+
+
+def declared_kube_versions(charts_dir: Path) -> tuple[str, str]:
+    """The lowest and highest Kubernetes minors the umbrella's kubeVersion admits (">=1.A.0-0 <1.B.0-0")."""
+    constraint = _read_yaml(charts_dir / UMBRELLA / "Chart.yaml")["kubeVersion"]
+    match = re.fullmatch(r">=\s*1\.(\d+)\.0(?:-0)?\s+<\s*1\.(\d+)\.0(?:-0)?", constraint)
+    if not match:
+        raise UsageError(f"cannot read the umbrella's kubeVersion {constraint!r}")
+    return f"1.{match.group(1)}.0", f"1.{int(match.group(2)) - 1}.0"
+
+
+def prepared_charts(helm: str, charts_dir: Path, workdir: Path) -> Path:
+    """A copy of the charts with every file:// dependency built, subcharts before the charts that use them."""
+    copy_dir = workdir / "charts"
+    shutil.copytree(charts_dir, copy_dir, ignore=shutil.ignore_patterns("*.tgz", "__pycache__"))
+    pending = {path.parent.name for path in copy_dir.glob("*/Chart.yaml") if _read_yaml(path).get("dependencies")}
+    while pending:
+        ready = [name for name in sorted(pending)
+                 if not {d["name"] for d in _read_yaml(copy_dir / name / "Chart.yaml")["dependencies"]} & pending]
+        if not ready:
+            raise UsageError(f"dependency cycle among {sorted(pending)}")
+        for name in ready:
+            built = run_helm(helm, "dependency", "build", "--skip-refresh", str(copy_dir / name))
+            if built.returncode != 0:
+                raise UsageError(f"helm dependency build {name} failed: {built.stderr.strip()}")
+            pending.discard(name)
+    return copy_dir / UMBRELLA
+
+
+def check_file(path: Path, helm: str, charts_dir: Path, umbrella: Path) -> list[str]:
+    """Every problem with one values file, as `check: message` lines; empty when it passes."""
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        return [f"yaml: {error}"]
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        return ["yaml: a values file must be a mapping at the top level"]
+    problems = [f"schema: {error}" for error in schema_errors(values, charts_dir)]
+    lint = run_helm(helm, "lint", "--strict", str(umbrella), "--values", str(path))
+    if lint.returncode != 0:
+        findings = [line.strip() for line in lint.stdout.splitlines() if line.strip().startswith(("[ERROR]", "[WARNING]", "Error"))]
+        problems += [f"helm lint --strict: {finding}" for finding in findings or [lint.stderr.strip()]]
+    for kube_version in declared_kube_versions(charts_dir):
+        rendered = run_helm(helm, "template", "triton", str(umbrella), "--values", str(path), "--kube-version", kube_version)
+        if rendered.returncode != 0:
+            problems.append(f"render at Kubernetes {kube_version}: {rendered.stderr.strip()}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check environment values files against the triton-stack charts.")
+    parser.add_argument("files", nargs="+", type=Path, help="values files for the triton-stack umbrella chart")
+    parser.add_argument("--charts", type=Path, help="the charts directory (default: the charts this checker ships with)")
+    args = parser.parse_args(argv)
+    try:
+        helm = helm_command()
+        charts_dir = args.charts or default_charts_dir()
+        with tempfile.TemporaryDirectory(prefix="triton-stack-check-") as workdir:
+            umbrella = prepared_charts(helm, charts_dir, Path(workdir))
+            failed = False
+            for path in args.files:
+                problems = check_file(path, helm, charts_dir, umbrella)
+                for problem in problems:
+                    print(f"{path}: {problem}")
+                failed |= bool(problems)
+                if not problems:
+                    print(f"{path}: ok (schema, helm lint --strict, render at {' and '.join(declared_kube_versions(charts_dir))})")
+    except UsageError as error:
+        print(f"triton-stack-check-values: {error}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
