@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-routing triton-batch triton-monitor
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render test-local e2e lock package lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render test-local e2e lock bump package lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ test-local: ## Only the local tier (the real tritonserver and Prometheus on loop
 
 lock: dependencies ## Regenerate Chartfile.lock from every chart (refuses a changed chart whose version was not bumped)
 	$(PY) -m ci.lock.chartfile
+
+bump: dependencies ## Bump the patch version of every chart changed since the base lock (and its pins), then write Chartfile.lock
+	$(PY) -m ci.lock.chartfile --bump
 
 package: dependencies ## helm package every chart into dist/ (what the release workflow pushes as OCI artifacts)
 	rm -rf dist && for chart in $(CHARTS); do $(HELM3) package charts/$$chart --destination dist >/dev/null; done; ls dist

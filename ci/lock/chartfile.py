@@ -283,7 +283,7 @@ def version_reuse(current: Mapping, recorded: Mapping) -> list[str]:
             problems.append(
                 f"charts/{name}: its content changed but its version is still {entry['version']}, which the lock records with "
                 f"{before['digest']} (now {entry['digest']}): bump `version` in charts/{name}/Chart.yaml (and the dependency "
-                "version in every chart that depends on it), then run `make lock`"
+                "version in every chart that depends on it), then run `make lock`; `make bump` does all of it"
             )
     return problems
 
@@ -339,10 +339,78 @@ def write(lock_file: Path = LOCK_FILE) -> dict:
     return lock
 
 
+# --- bumping versions -------------------------------------------------------------------------------------------
+
+
+def next_patch(version: str) -> str:
+    """0.2.3 -> 0.2.4 (a pre-release or build suffix is dropped: the bumped version is a plain release)."""
+    core = version.split("-", 1)[0].split("+", 1)[0]
+    major, minor, patch = (int(part) for part in core.split("."))
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def set_chart_version(chart_yaml: Path, version: str) -> None:
+    """Rewrites the top-level `version:` line only (comments and key order stay as they are)."""
+    lines = chart_yaml.read_text().splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.startswith("version:"):
+            lines[index] = f"version: {version}\n"
+            break
+    else:
+        raise LockError(f"{chart_yaml}: no top-level `version:` line")
+    chart_yaml.write_text("".join(lines))
+
+
+def set_dependency_version(chart_yaml: Path, dependency: str, version: str) -> bool:
+    """Pins `dependency` at `version` in the chart's dependencies list; True when a line changed."""
+    lines = chart_yaml.read_text().splitlines(keepends=True)
+    current, changed = None, False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("- name:"):
+            current = stripped.split(":", 1)[1].strip()
+        elif current == dependency and stripped.startswith("version:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            new = f"{indent}version: {version}\n"
+            changed, lines[index] = changed or new != line, new
+    chart_yaml.write_text("".join(lines))
+    return changed
+
+
+def bump(charts_dir: Path = CHARTS_DIR) -> list[str]:
+    """Bumps the patch version of every chart whose content changed under a version the base lock records, pins
+    the new version in the charts that depend on it and refreshes their Chart.lock (`helm dependency update`),
+    until no version names two contents (a dependent's new pin is a change of its own). Returns what it did."""
+    from tests.harness.render import _run  # the suite's helm, with its private cache and config
+
+    _, recorded = base_lock()
+    done: list[str] = []
+    for _ in range(len(list(charts_dir.iterdir())) + 1):  # each round settles one level of the dependency tree
+        current = generate(charts_dir, renders={})
+        stale = [name for name, entry in sorted(current["charts"].items())
+                 if (before := recorded.get("charts", {}).get(name))
+                 and before["version"] == entry["version"] and before["digest"] != entry["digest"]]
+        if not stale:
+            return done
+        for name in stale:
+            version = next_patch(current["charts"][name]["version"])
+            set_chart_version(charts_dir / name / "Chart.yaml", version)
+            done.append(f"charts/{name}: {current['charts'][name]['version']} -> {version}")
+            for dependent in sorted(charts_dir.iterdir()):
+                if (dependent / "Chart.yaml").exists() and set_dependency_version(dependent / "Chart.yaml", name, version):
+                    _run("helm3", ["dependency", "update", "--skip-refresh", str(dependent)])
+                    done.append(f"charts/{dependent.name}: pins {name} {version}")
+    raise LockError("versions did not settle: " + "; ".join(done))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the lock is stale or a version was reused")
+    parser.add_argument("--bump", action="store_true", help="bump the patch version of each changed chart (and its pins), then write the lock")
     args = parser.parse_args(argv)
+    if args.bump:
+        for line in bump():
+            print(line)
     if args.check:
         current = generate()
         source, recorded = base_lock()

@@ -86,14 +86,17 @@ class TestOneContentPerVersion:
         (chart_copy / "templates" / "_names.tpl").write_text((chart_copy / "templates" / "_names.tpl").read_text() + "\n{{/* changed */}}\n")
         current = {"charts": {"triton-common": {**generated["charts"]["triton-common"], "digest": chartfile.chart_digest(chart_copy)}}}
         (problem,) = chartfile.version_reuse(current, generated)
-        assert problem.startswith("charts/triton-common: its content changed but its version is still 0.1.0")
+        version = generated["charts"]["triton-common"]["version"]
+        assert problem.startswith(f"charts/triton-common: its content changed but its version is still {version}")
         assert "bump `version` in charts/triton-common/Chart.yaml" in problem
 
     def test_the_same_change_with_a_bumped_version_is_accepted(self, chart_copy, generated):
         (chart_copy / "templates" / "_names.tpl").write_text((chart_copy / "templates" / "_names.tpl").read_text() + "\n{{/* changed */}}\n")
         chart_yaml = chart_copy / "Chart.yaml"
-        chart_yaml.write_text(chart_yaml.read_text().replace("version: 0.1.0", "version: 0.1.1"))
-        current = {"charts": {"triton-common": {**generated["charts"]["triton-common"], "version": "0.1.1",
+        bumped = chartfile.next_patch(generated["charts"]["triton-common"]["version"])
+        chartfile.set_chart_version(chart_yaml, bumped)
+        assert yaml.safe_load(chart_yaml.read_text())["version"] == bumped
+        current = {"charts": {"triton-common": {**generated["charts"]["triton-common"], "version": bumped,
                                                 "digest": chartfile.chart_digest(chart_copy)}}}
         assert chartfile.version_reuse(current, generated) == []
 
@@ -106,6 +109,30 @@ class TestOneContentPerVersion:
         with pytest.raises(chartfile.LockError, match="charts/triton-server: its content changed"):
             chartfile.write(target)
         assert not target.exists()
+
+
+class TestMakeBump:
+    @pytest.mark.parametrize(("version", "bumped"), [("0.1.0", "0.1.1"), ("1.9.9", "1.9.10"), ("0.2.0-rc.1", "0.2.1")])
+    def test_the_patch_number_goes_up(self, version, bumped):
+        assert chartfile.next_patch(version) == bumped
+
+    def test_only_the_named_dependency_is_repinned(self, tmp_path):
+        chart_yaml = tmp_path / "Chart.yaml"
+        shutil.copy(helm.CHARTS_DIR / "triton-stack" / "Chart.yaml", chart_yaml)
+        before = yaml.safe_load(chart_yaml.read_text())
+        assert chartfile.set_dependency_version(chart_yaml, "triton-routing", "7.7.7")
+        after = yaml.safe_load(chart_yaml.read_text())
+        pins = {d["name"]: d["version"] for d in after["dependencies"]}
+        assert pins.pop("triton-routing") == "7.7.7"
+        assert pins == {d["name"]: d["version"] for d in before["dependencies"] if d["name"] != "triton-routing"}
+        assert after["version"] == before["version"]
+        assert not chartfile.set_dependency_version(chart_yaml, "triton-routing", "7.7.7"), "no change the second time"
+
+    def test_a_chart_yaml_without_a_version_line_is_refused(self, tmp_path):
+        chart_yaml = tmp_path / "Chart.yaml"
+        chart_yaml.write_text("apiVersion: v2\nname: x\n")
+        with pytest.raises(chartfile.LockError, match="no top-level `version:` line"):
+            chartfile.set_chart_version(chart_yaml, "1.0.0")
 
 
 class TestTheDigestIsDeterministic:
@@ -131,7 +158,7 @@ class TestTheDigestIsDeterministic:
         (copy / "files" / "__pycache__").mkdir()
         (copy / "files" / "__pycache__" / "client.cpython-311.pyc").write_bytes(b"\0bytecode")
         (copy / "charts").mkdir(exist_ok=True)
-        (copy / "charts" / "triton-common-0.1.0.tgz").write_bytes(b"packaged")
+        (copy / "charts" / "triton-common-9.9.9.tgz").write_bytes(b"packaged")
         (copy / "templates" / ".hidden").write_text("helm ignores hidden files under templates/")
         assert chartfile.chart_digest(copy) == before
         (copy / "files" / "notes.txt").write_text("a new file is content")
