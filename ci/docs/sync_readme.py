@@ -6,10 +6,12 @@
 - Environment table: what each `values/*.yaml` chooses, read off the objects the umbrella chart renders from it
   (through the project's render module), between `<!-- environments:start -->` and `<!-- environments:end -->`.
   Written from the render, not by hand, so that the table cannot claim what the files do not do.
+- Placeholder table of docs/install.md: every value marked `# REPLACE:` in an environment file
+  (ci/docs/placeholders.py), between `<!-- placeholders:start -->` and `<!-- placeholders:end -->`.
 
     .venv/bin/python -m ci.docs.sync_readme [--check]
 
-With --check it changes nothing and exits 1 when the root README is stale.
+With --check it changes nothing and exits 1 when the root README or the install guide is stale.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from ci.docs import placeholders
 from tests.harness import render as helm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,6 +133,20 @@ def environments_table() -> str:
     return "\n".join(rows)
 
 
+def placeholders_table() -> str:
+    """One row per marked value path: the environment files that mark it and what to put (the first file's note)."""
+    marked: dict[str, tuple[list[str], str]] = {}
+    for values_file in sorted(helm.VALUES_DIR.glob("*.yaml")):
+        for path, note in placeholders.marked_paths(values_file.read_text()).items():
+            files, first_note = marked.setdefault(path, ([], note))
+            files.append(values_file.stem)
+    order = {"prod": 0, "staging": 1}
+    rows = ["| value | in | what to put |", "|---|---|---|"]
+    for path, (files, note) in sorted(marked.items()):
+        rows.append(f"| `{path}` | {', '.join(sorted(files, key=lambda f: (order.get(f, 2), f)))} | {note} |")
+    return "\n".join(rows)
+
+
 def _replace(readme: str, marker: str, content: str) -> str:
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), flags=re.DOTALL)
@@ -144,16 +161,25 @@ def synced(readme: str) -> str:
     return _replace(readme, "environments", environments_table())
 
 
+INSTALL_GUIDE = ROOT / "docs" / "install.md"
+
+
 def main() -> int:
-    path = ROOT / "README.md"
-    current = path.read_text()
-    wanted = synced(current)
-    if "--check" in sys.argv:
-        if wanted != current:
-            print("README.md generated sections (value tables, environment table) are stale: run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(wanted)
+    documents = {ROOT / "README.md": synced, INSTALL_GUIDE: lambda text: _replace(text, "placeholders", placeholders_table())}
+    stale = []
+    for path, sync in documents.items():
+        current = path.read_text()
+        wanted = sync(current)
+        if wanted == current:
+            continue
+        if "--check" in sys.argv:
+            stale.append(path.relative_to(ROOT).as_posix())
+        else:
+            path.write_text(wanted)
+    if stale:
+        print(f"generated sections of {', '.join(stale)} are stale (value tables, environment or placeholder table): run `make docs`",
+              file=sys.stderr)
+        return 1
     return 0
 
 
