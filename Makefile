@@ -17,7 +17,7 @@ CHARTS := triton-common triton-server triton-routing triton-batch triton-monitor
 PYTEST_ARGS ?= -n 2 --dist loadscope
 DEBIAN_PACKAGES := prometheus libb64-0d
 
-.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render test-local e2e lock bump package lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
+.PHONY: help setup system-packages venv checkov locust helm node perf-analyzer dependencies test test-cluster test-render test-local e2e lock bump package check-values lint docs up loadtest calibrate bench bench-render bench-batching bench-startup bench-loadgen bench-batch bench-model-analyzer mutate dashboards clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -108,6 +108,10 @@ lint: ## helm lint --strict (Helm 3 and 4), yamllint, README/schema drift, workf
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yaml
 	$(PY) -m ci.lock.chartfile --check
 	$(PY) -m pytest -q tests/schema
+
+check-values: venv helm ## Explain every problem of a values file, with what to do (FILE=my-values.yaml), then helm lint and render it
+	@test -n "$(FILE)" || { echo "usage: make check-values FILE=path/to/values.yaml [FILE2 ...]"; exit 2; }
+	HELM=$(HELM3) $(PY) -m ci.hooks.check_values $(FILE)
 
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done

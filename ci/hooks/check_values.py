@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import difflib
 import os
 import re
 import shutil
@@ -100,13 +101,75 @@ def schema_errors(values: dict, charts_dir: Path) -> list[str]:
         sub_values = deep_merge(deep_merge(_read_yaml(subchart_dir / "values.yaml"), merged.get(key) or {}),
                                 {"global": merged.get("global", {})} if "global" in merged else {})
         checks.append((f"{key}.", sub_values, schema))
+    sections = subchart_sections(charts_dir)
     errors = []
     for prefix, instance, schema_path in checks:
         validator = jsonschema.Draft7Validator(yaml.safe_load(schema_path.read_text()))
         for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-            path = prefix + ".".join(str(part) for part in error.absolute_path)
-            errors.append(f"{path.rstrip('.') or '(top level)'}: {error.message}")
+            path = (prefix + ".".join(str(part) for part in error.absolute_path)).rstrip(".")
+            hint = suggestion(error, path, sections if not prefix else {})
+            errors.append(f"{path or '(top level)'}: {error.message}" + (f": {hint}" if hint else ""))
     return errors
+
+
+# --- suggestions: what to do about an error, where the schema's own message stops at what is wrong -------------
+
+# A memory or storage size written the way people say it (4GB, 512 mb, 1.5GiB) rather than as a Kubernetes quantity.
+_BYTE_SIZE = re.compile(r"(?i)^\s*(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<prefix>[kmgtpe])(?P<binary>i)?b?\s*$")
+
+
+def subchart_sections(charts_dir: Path) -> dict[str, set[str]]:
+    """{umbrella section (alias): the top-level keys its subchart's schema declares}, for every subchart."""
+    umbrella = _read_yaml(charts_dir / UMBRELLA / "Chart.yaml")
+    sections = {}
+    for dependency in umbrella.get("dependencies", []):
+        schema = charts_dir / dependency["repository"].removeprefix("file://../") / "values.schema.json"
+        if schema.exists():
+            sections[dependency.get("alias", dependency["name"])] = set(yaml.safe_load(schema.read_text()).get("properties", {}))
+    return sections
+
+
+def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
+    declared = error.schema.get("properties", {})
+    patterns = error.schema.get("patternProperties", {})
+    return [key for key in error.instance if key not in declared and not any(re.search(p, key) for p in patterns)]
+
+
+def suggestion(error: jsonschema.ValidationError, path: str, sections: dict[str, set[str]]) -> str:
+    """What to do about one schema error, or "" where the schema's message says it all. `sections` is given for
+    errors at the umbrella's own level: a key that belongs to a subchart is named with the section it goes under."""
+    where = f"{path}." if path else ""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        hints = []
+        for key in _unexpected_keys(error):
+            owners = [section for section, keys in sections.items() if key in keys] if not path else []
+            if owners:
+                hints.append(f"`{key}` is a setting of the {owners[0]} chart: put it under `{owners[0]}:` ({owners[0]}.{key})")
+                continue
+            close = difflib.get_close_matches(key, list(error.schema.get("properties", {})), n=1, cutoff=0.6)
+            if close:
+                hints.append(f"did you mean `{where}{close[0]}`?")
+            else:
+                hints.append(f"`{key}` is not a setting here; the keys of `{path or '(top level)'}` are: "
+                             + ", ".join(sorted(error.schema.get("properties", {}))))
+        return "; ".join(hints)
+    if isinstance(error.instance, str) and error.validator in ("pattern", "oneOf", "anyOf", "type"):
+        size = _BYTE_SIZE.match(error.instance)
+        if size and not error.instance.strip().isdigit():
+            number, prefix = size.group("number"), size.group("prefix").upper().replace("K", "k")
+            binary = f"{number}{prefix.upper()}i"
+            decimal = f"{number}{prefix}"
+            return (f"a Kubernetes quantity has no `B`: write `{binary}` (powers of 1024, what `free -h` shows) or "
+                    f"`{decimal}` (powers of 1000)")
+    if error.validator == "enum" and isinstance(error.instance, str):
+        close = difflib.get_close_matches(error.instance, [str(v) for v in error.validator_value], n=1, cutoff=0.5)
+        if close:
+            return f"did you mean `{close[0]}`?"
+    if error.validator == "required":
+        missing = [key for key in error.validator_value if key not in (error.instance or {})]
+        return (f"`{where}{missing[0]}` is gone: a `null` there, or a section whose entries are all commented out, removes "
+                "the chart's defaults; delete the key to keep the defaults, or give it its entries") if missing else ""
+    return ""
 
 
 def _lookup(values: dict, dotted: str):
@@ -155,6 +218,9 @@ def check_file(path: Path, helm: str, charts_dir: Path, umbrella: Path) -> list[
     if not isinstance(values, dict):
         return ["yaml: a values file must be a mapping at the top level"]
     problems = [f"schema: {error}" for error in schema_errors(values, charts_dir)]
+    if problems:
+        # Helm validates the same schemas first and would stop at the same errors, less clearly.
+        return [*problems, "helm lint and the renders: not run until the schema errors above are fixed"]
     lint = run_helm(helm, "lint", "--strict", str(umbrella), "--values", str(path))
     if lint.returncode != 0:
         findings = [line.strip() for line in lint.stdout.splitlines() if line.strip().startswith(("[ERROR]", "[WARNING]", "Error"))]

@@ -113,6 +113,40 @@ class TestTheChecker:
     def test_a_shipped_environment_file_has_no_schema_error(self):
         assert check_values.schema_errors(yaml.safe_load((helm.VALUES_DIR / "prod.yaml").read_text()), helm.CHARTS_DIR) == []
 
+    @pytest.mark.parametrize(("values", "expected"), [
+        ({"gpu": {"count": 1}}, "(top level): Additional properties are not allowed ('gpu' was unexpected): "
+                                "`gpu` is a setting of the server chart: put it under `server:` (server.gpu)"),
+        ({"replicaCount": 2}, "put it under `server:` (server.replicaCount)"),
+        ({"server": {"replicaCunt": 2}}, "server: Additional properties are not allowed ('replicaCunt' was unexpected): "
+                                         "did you mean `server.replicaCount`?"),
+        ({"server": {"resources": {"limits": {"memory": "4GB"}}}},
+         "server.resources.limits.memory: '4GB' is not valid under any of the given schemas: a Kubernetes quantity has no `B`: "
+         "write `4Gi` (powers of 1024, what `free -h` shows) or `4G` (powers of 1000)"),
+        ({"server": {"sharedMemory": {"sizeLimit": "512 mb"}}}, "write `512Mi` (powers of 1024, what `free -h` shows) or `512M`"),
+        ({"server": {"service": {"type": "ClusterIp"}}}, "did you mean `ClusterIP`?"),
+    ], ids=["server-key-at-top-level", "replicaCount-at-top-level", "misspelt-key", "4GB", "512-mb", "enum-case"])
+    def test_errors_come_with_what_to_do(self, values, expected):
+        errors = check_values.schema_errors(values, helm.CHARTS_DIR)
+        assert any(expected in error for error in errors), errors
+
+    @pytest.mark.parametrize("values", [
+        {"server": {"gpu": {"count": 1}, "replicaCount": 2}},
+        {"server": {"resources": {"limits": {"memory": "4Gi"}}, "sharedMemory": {"sizeLimit": "512M"}}},
+        {"server": {"service": {"type": "ClusterIP"}}},
+    ], ids=["under-server", "quantities", "enum"])
+    def test_the_right_forms_have_no_error(self, values):
+        assert check_values.schema_errors(values, helm.CHARTS_DIR) == []
+
+    def test_an_unknown_key_with_no_close_name_lists_the_section(self):
+        (error,) = check_values.schema_errors({"server": {"zzzz": 1}}, helm.CHARTS_DIR)
+        assert "`zzzz` is not a setting here; the keys of `server` are: adminApi, autoscaling," in error
+
+    def test_schema_errors_stop_before_helm_runs(self, tmp_path):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("server:\n  replicaCunt: 2\n")
+        problems = check_values.check_file(bad, "/nonexistent/helm", helm.CHARTS_DIR, helm.CHARTS_DIR / "triton-stack")
+        assert problems[-1] == "helm lint and the renders: not run until the schema errors above are fixed"
+
     def test_no_helm_is_a_usage_error(self, monkeypatch, tmp_path):
         monkeypatch.setenv("HELM", "")
         monkeypatch.setenv("PATH", str(tmp_path))
