@@ -42,6 +42,8 @@ NOT_HERE = {
     "triton:workload_mesh_failure_ratio": "needs Istio's istio_requests_total (promtool cases)",
     "triton:gpu_memory_utilization": "needs a GPU (promtool cases and the H100 capture)",
     "triton:pod_restarts": "needs kube-state-metrics (promtool cases)",
+    "triton:pod_crash_looping": "needs kube-state-metrics (promtool cases, on the kubelet's real backoff)",
+    "triton:workload_desired_replicas": "needs kube-state-metrics (promtool cases)",
     "triton:pod_readiness_changes": "needs kube-state-metrics (promtool cases)",
     "triton:autoscaler_": "needs kube-state-metrics and an autoscaler (promtool cases)",
 }

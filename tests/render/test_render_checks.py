@@ -151,6 +151,20 @@ CASES = {
     "gate-window-below-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"canary": {"enabled": True, "strategy": "argoRollouts"}},
                                              "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True, "interval": "1m"}}},
                                             "routing.promotion.interval", "1m is shorter than four scrapes"),
+    # TritonScrapeTargetDown's `for` (10m, the rule file's) covers the startup budget: 600 s passes, 601 s (61 probes
+    # of 10 s) not, unless `for` is raised
+    "scrape-alert-covers-the-startup-budget": stack({"monitoring": {"enabled": True}, "server": {"probes": {"maxModelLoadSeconds": 600}}}),
+    "scrape-alert-below-the-startup-budget": stack({"monitoring": {"enabled": True}, "server": {"probes": {"maxModelLoadSeconds": 601}}},
+                                                   "monitoring.prometheusRule.alerts.TritonScrapeTargetDown.for",
+                                                   "10m is shorter than the server's startup budget, 610s"),
+    "scrape-alert-raised-to-the-startup-budget": stack({"monitoring": {"enabled": True, "prometheusRule": {"alerts": {"TritonScrapeTargetDown": {"for": "610s"}}}},
+                                                        "server": {"probes": {"maxModelLoadSeconds": 601}}}),
+    # the log path spells pod names out: the tracks canary's workload name at most 46 characters (<server>-canary)
+    "logging-canary-name-46": stack({"logging": {"enabled": True}, "global": {"server": {"fullnameOverride": "s" * 39}},
+                                     "server": {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}}),
+    "logging-canary-name-47": stack({"logging": {"enabled": True}, "global": {"server": {"fullnameOverride": "s" * 40}},
+                                     "server": {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}},
+                                    "logging.enabled", "and the canary's is \"" + "s" * 40 + "-canary\" (47)"),
     # umbrella: the PriorityClass the chart creates is the one the server uses
     "priority-class-differs": stack({"server": {"priorityClassName": "silver"}, "guardrails": {"priorityClass": {"create": True, "name": "gold"}}},
                                     "guardrails.priorityClass.name", '"gold" differs from server.priorityClassName "silver"'),

@@ -263,6 +263,11 @@ def expected_labels(scenario: Scenario, obj: dict) -> dict:
         extra = {"ServiceMonitor": monitoring["serviceMonitor"]["labels"], "PrometheusRule": monitoring["prometheusRule"]["labels"],
                  "ConfigMap": {monitoring["dashboards"]["sidecarLabel"]: str(monitoring["dashboards"]["sidecarLabelValue"])}}
         labels.update(extra.get(obj["kind"]) or {})
+    if named_subchart(obj) == "triton-logging" and obj["kind"] == "Namespace":
+        # Fluentd's own namespace (logging.namespace.create): the Pod Security exemption hostPath needs, and the
+        # restricted level still audited and warned about.
+        labels.update({"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/audit": "restricted",
+                       "pod-security.kubernetes.io/warn": "restricted"})
     return labels
 
 

@@ -16,6 +16,10 @@ BAD_VALUES = {
     "availability SLO of 1": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"availability": 1}}}}, "monitoring.prometheusRule.slo.availability"),
     "availability SLO of 0": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"availability": 0}}}}, "monitoring.prometheusRule.slo.availability"),
     "availability SLO as a percentage": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"availability": 99.9}}}}, "monitoring.prometheusRule.slo.availability"),
+    # 6 x (1 - 5/6) = 1: the fast-burn page would need a failure ratio above 1 (the pair that renders, just above, is in
+    # tests/render/monitoring/test_rules.py)
+    "availability SLO at 1 - 1/6": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"availability": 0.8333333333333333}}}}, "monitoring.prometheusRule.slo.availability"),
+    "availability SLO of 0.8": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"availability": 0.8}}}}, "monitoring.prometheusRule.slo.availability"),
     "negative queue-time objective": ({"monitoring": {**MONITORING, "prometheusRule": {"slo": {"queueSecondsPerRequest": -0.02}}}}, "monitoring.prometheusRule.slo.queueSecondsPerRequest"),
     "negative pending-requests threshold": ({"monitoring": {**MONITORING, "prometheusRule": {"thresholds": {"pendingRequests": -1}}}}, "monitoring.prometheusRule.thresholds.pendingRequests"),
     "gpu memory threshold above 1": ({"monitoring": {**MONITORING, "prometheusRule": {"thresholds": {"gpuMemoryUtilization": 1.5}}}}, "monitoring.prometheusRule.thresholds.gpuMemoryUtilization"),
@@ -31,6 +35,11 @@ BAD_VALUES = {
     "scrape timeout longer than the interval": ({"monitoring": {**MONITORING, "serviceMonitor": {"scrapeTimeout": "1m"}}}, "monitoring.serviceMonitor.scrapeTimeout"),
     "series label that overwrites a target label": ({"monitoring": {**MONITORING, "serviceMonitor": {"seriesLabels": {"job": "triton"}}}}, "monitoring.serviceMonitor.seriesLabels.job"),
     "series label name Prometheus refuses": ({"monitoring": {**MONITORING, "serviceMonitor": {"seriesLabels": {"cluster-name": "eu"}}}}, "monitoring.serviceMonitor.seriesLabels.cluster-name"),
+    "series label Prometheus keeps to itself": ({"monitoring": {**MONITORING, "serviceMonitor": {"seriesLabels": {"__cluster": "eu"}}}}, "monitoring.serviceMonitor.seriesLabels.__cluster"),
+    "series label that would change the scraped address": ({"monitoring": {**MONITORING, "serviceMonitor": {"seriesLabels": {"__address__": "10.0.0.1:9"}}}}, "monitoring.serviceMonitor.seriesLabels.__address__"),
+    # a pod serves no metrics while it loads its models: the scrape alert must wait out the startup budget
+    "scrape alert shorter than the startup budget": ({"monitoring": MONITORING, "server": {"probes": {"maxModelLoadSeconds": 900}}},
+                                                     "monitoring.prometheusRule.alerts.TritonScrapeTargetDown.for"),
     "alert settings where the alerts are not rendered": ({"monitoring": {**MONITORING, "prometheusRule": {"sharedRules": False, "alerts": {"TritonServerDown": {"for": "1m"}}}}}, "monitoring.prometheusRule.alerts"),
     "misspelt monitoring key": ({"monitoring": {**MONITORING, "serviceMonitors": {}}}, "monitoring.serviceMonitors"),
     "monitoring without the server's metrics": ({"monitoring": MONITORING, "server": {"triton": {"metrics": {"enabled": False}}}}, "monitoring.enabled"),
@@ -51,6 +60,14 @@ BAD_VALUES = {
     "fluentd in the server's namespace": ({"logging": {**LOGGING, "namespace": {"name": "inference"}}}, "logging.namespace.name"),
     "unknown fluentd log level": ({"logging": {**LOGGING, "logLevel": "verbose"}}, "logging.logLevel"),
     "misspelt logging key": ({"logging": {**LOGGING, "outputs": {}}}, "logging.outputs"),
+    "private CA for a search over http": ({"logging": {**LOGGING, "output": {"type": "elasticsearch", "elasticsearch": {"host": "es.logging.svc", "scheme": "http", "caSecret": "es-ca"}}}},
+                                          "logging.output.elasticsearch.caSecret"),
+    "CA secret name with a slash": ({"logging": {**LOGGING, "output": {"opensearch": {"caSecret": "certs/ca"}}}}, "logging.output.opensearch.caSecret"),
+    "certificate check not a boolean": ({"logging": {**LOGGING, "output": {"elasticsearch": {"sslVerify": "no"}}}}, "logging.output.elasticsearch.sslVerify"),
+    # the log path spells the pods' names out: Kubernetes cuts them past 46-character workload names
+    "server name too long for its pods' log files": ({"logging": LOGGING, "global": {"server": {"fullnameOverride": "s" * 47}}}, "logging.enabled"),
+    "canary name too long for its pods' log files": ({"logging": LOGGING, "global": {"server": {"fullnameOverride": "s" * 40}},
+                                                      "server": {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}}, "logging.enabled"),
 }
 
 

@@ -1,7 +1,10 @@
 {{/*
 Prometheus durations ("30s", "1m30s", "500ms", "2h"; prometheus/common model.ParseDuration units y w d h m s ms)
-as seconds, for render-time checks that compare them: a scrape timeout against its interval. The schema checks
-the form (^([0-9]+(ms|s|m|h|d|w|y))+$); this only adds the parts up.
+as seconds, for render-time checks that compare them: a scrape timeout against its interval, a rate window
+against four scrapes. The schemas check the form first (definitions.prometheusDuration in each chart's
+values.schema.json: prometheus-operator's Duration pattern, units largest first and each at most once), so this
+only adds the parts up. "ms" is tried before "m" (Go's regexp takes the first alternative that matches), and the
+bare "0" Prometheus allows has no unit and adds nothing.
 Usage: include "triton-common.duration.seconds" "1m30s" | float64
 */}}
 {{- define "triton-common.duration.seconds" -}}

@@ -16,11 +16,22 @@ file names Fluentd tails start with it); what is here is the chart's own.
 {{- end -}}
 
 {{/*
-The container log files of the server's triton containers, every track: the kubelet names them
-<pod>_<namespace>_<container>-<container id>.log, and the server's pods are named after its Deployments.
+The container log files of the server's triton containers, every track, and no other pod's: the kubelet names them
+<pod>_<namespace>_<container>-<container id>.log. A server pod is <workload>-<template hash>-<suffix>, its
+workload <server> (a Deployment, or the Rollout) or <server>-canary (the tracks strategy's Deployment). The hash is
+1 to 10 characters and the suffix 5, both from the alphabet Kubernetes generates names from, which has no vowel
+and no "-" (apimachinery util/rand: SafeEncodeString of the decimal FNV hash, String(5) for generateName; Argo
+Rollouts hashes its ReplicaSets the same way). So "<server>-*" alone would also read the pods of another
+workload whose name starts with "<server>-" (another release named <server>-server, whose server has that name), and
+the pattern spells the two parts out. Ruby's Dir.glob reads {a,b} as alternatives and [..] as a character class
+(fluent.conf sets in_tail's glob_policy always for that); the hash's lengths are nested: H{,H{,...}}.
 */}}
 {{- define "triton-logging.logPath" -}}
-{{- printf "%s/containers/%s-*_%s_triton-*.log" (trimSuffix "/" .ctx.Values.hostPaths.logs) (include "triton-common.names.server.fullname" (dict "ctx" .ctx)) (include "triton-logging.targetNamespace" .) -}}
+{{- $char := "[bcdfghjklmnpqrstvwxz2456789]" -}}
+{{- $hash := $char -}}
+{{- range until 9 -}}{{- $hash = printf "%s{,%s}" $char $hash -}}{{- end -}}
+{{- $suffix := repeat 5 $char -}}
+{{- printf "%s/containers/%s{,-canary}-%s-%s_%s_triton-*.log" (trimSuffix "/" .ctx.Values.hostPaths.logs) (include "triton-common.names.server.fullname" (dict "ctx" .ctx)) $hash $suffix (include "triton-logging.targetNamespace" .) -}}
 {{- end -}}
 
 {{/* Fluentd's read positions and buffer on the node: one directory per release, so two releases never share one. */}}
@@ -36,6 +47,16 @@ The container log files of the server's triton containers, every track: the kube
 {{- $tag := $v.image.tag | default (printf "v%s-debian-%s-1.1" .ctx.Chart.AppVersion $variant) -}}
 {{- include "triton-common.images.image" (dict "ctx" .ctx "image" (merge (dict "tag" $tag) (omit $v.image "tag"))) -}}
 {{- end -}}
+
+{{/*
+The CA bundle of a search output with a private CA: output.<type>.caSecret's `ca.crt`, mounted at this directory
+(the DaemonSet) and named as the plugin's ca_file (outputConf). Empty when the output has none.
+*/}}
+{{- define "triton-logging.caSecret" -}}
+{{- $v := .ctx.Values -}}
+{{- if has $v.output.type (list "elasticsearch" "opensearch") -}}{{- (get $v.output $v.output.type).caSecret -}}{{- end -}}
+{{- end -}}
+{{- define "triton-logging.caDir" -}}/fluentd/tls{{- end -}}
 
 {{/* The output's Secret, when it has one. */}}
 {{- define "triton-logging.outputSecret" -}}
@@ -80,6 +101,14 @@ The container log files of the server's triton containers, every track: the kube
   host {{ $o.host }}
   port {{ $o.port }}
   scheme {{ $o.scheme }}
+  {{- if eq $o.scheme "https" }}
+  # The server's certificate and host name are checked (the plugins' default, said here so that a value turns it off).
+  ssl_verify {{ $o.sslVerify }}
+  {{- with $o.caSecret }}
+  # The private CA that signed the server's certificate, from Secret {{ . }}.
+  ca_file {{ include "triton-logging.caDir" $ }}/ca.crt
+  {{- end }}
+  {{- end }}
   {{- if $o.existingSecret }}
   user "#{ENV['FLUENT_TRITON_OUTPUT_USERNAME']}"
   password "#{ENV['FLUENT_TRITON_OUTPUT_PASSWORD']}"

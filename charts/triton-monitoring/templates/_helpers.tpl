@@ -19,6 +19,20 @@ workload; the mesh and kube-state-metrics know pods by it). JSON.
 {{- end -}}
 
 {{/*
+The workloads that run this release's pods, as a JSON list of names: the stable one (a Deployment, or under
+server.canary.strategy argoRollouts the Rollout, which holds both tracks) and <server>-canary, the Deployment the
+tracks strategy runs beside it (triton-server.workload.name). This chart cannot see the server's canary values,
+so the canary's name is always listed: where no such workload runs, no series carries it. Each becomes a
+triton:release:workload series, by which the mesh ratios and the desired replicas find the release's workloads.
+*/}}
+{{- define "triton-monitoring.workloads" -}}
+{{- toJson (list
+  (include "triton-common.names.server.fullname" (dict "ctx" .ctx))
+  (include "triton-common.names.server.suffixed" (dict "ctx" .ctx "suffix" "canary"))
+) -}}
+{{- end -}}
+
+{{/*
 This release's objectives, from values, as {series name suffix: value}: each becomes a recording rule
 triton:objective:<name> whose expression is the number itself (a scalar; Prometheus records it as a sample with
 the rule's labels), so no PromQL is written by a template. JSON.

@@ -9,6 +9,7 @@ the server values.
 {{- end -}}
 {{- end -}}
 {{- include "triton-stack.validate.monitoring" . -}}
+{{- include "triton-stack.validate.logging" . -}}
 {{- $pc := .Values.guardrails.priorityClass -}}
 {{- if and $pc.create .Values.server.priorityClassName (ne $pc.name .Values.server.priorityClassName) -}}
 {{- fail (printf "\nguardrails.priorityClass.name: %q differs from server.priorityClassName %q, so the inference pods would not use the class the chart creates. Make them the same." $pc.name .Values.server.priorityClassName) -}}
@@ -305,6 +306,41 @@ every rule is keyed by) and the latency summaries (the p95/p99 rules, the canary
 {{- fail (printf "\n%s: %s is shorter than four scrapes (monitoring.serviceMonitor.interval %s): one missed scrape would leave its rate empty, and the autoscaler or the gate without data. Make it at least %gs." (index . 0) (index . 1) $sm.interval (mulf 4 $scrape)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- /* Triton serves its metrics only once its models are loaded, so a starting pod fails every scrape for up to its
+startup probe's budget (periodSeconds x failureThreshold, the server's Deployment). TritonScrapeTargetDown leaves
+out pods kube-state-metrics reports unready; without kube-state-metrics only its `for` keeps a normal start from
+opening a ticket, so `for` must cover the budget. The default `for` is read from the monitoring chart's rule file
+(.Subcharts), not repeated here. */ -}}
+{{- $r := .Values.monitoring.prometheusRule -}}
+{{- $override := get $r.alerts "TritonScrapeTargetDown" | default dict -}}
+{{- if and $r.enabled $r.sharedRules (or (not (hasKey $override "enabled")) $override.enabled) -}}
+{{- $default := "" -}}
+{{- range $group := (.Subcharts.monitoring.Files.Get "rules/alerts.yaml" | fromYaml).groups -}}
+{{- range $group.rules -}}{{- if eq .alert "TritonScrapeTargetDown" -}}{{- $default = .for -}}{{- end -}}{{- end -}}
+{{- end -}}
+{{- $for := get $override "for" | default $default -}}
+{{- $probes := .Values.server.probes -}}
+{{- $budget := mul $probes.startup.periodSeconds (divf $probes.maxModelLoadSeconds $probes.startup.periodSeconds | ceil | int) -}}
+{{- if lt (include "triton-common.duration.seconds" $for | float64) (float64 $budget) -}}
+{{- fail (printf "\nmonitoring.prometheusRule.alerts.TritonScrapeTargetDown.for: %s is shorter than the server's startup budget, %ds (server.probes.maxModelLoadSeconds %v in startup probes of %vs): a pod loading its models serves no metrics, and without kube-state-metrics the alert would open a ticket at every normal start. Set it to at least %ds." $for $budget $probes.maxModelLoadSeconds $probes.startup.periodSeconds $budget) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Logging reads the server pods' log files by their names (triton-logging.logPath), which keep the form
+<workload>-<hash>-<suffix> only for workload names of at most 46 characters (the API server cuts a generated
+name's base to 58). The logging chart checks the stable workload's name; the canary Deployment of the tracks
+strategy, <server>-canary, is known only here.
+*/}}
+{{- define "triton-stack.validate.logging" -}}
+{{- $c := .Values.server.canary -}}
+{{- if and .Values.logging.enabled $c.enabled (eq $c.strategy "tracks") -}}
+{{- $canary := include "triton-common.names.server.suffixed" (dict "ctx" $ "suffix" "canary") -}}
+{{- if gt (len $canary) 46 -}}
+{{- fail (printf "\nlogging.enabled: Fluentd finds the server's log files by its pods' names, <workload>-<hash>-<suffix>, which Kubernetes keeps only for workload names of at most 46 characters, and the canary's is %q (%d): its pods' names are cut short and its logs would not be read. Shorten the release name, or set a shorter global.server.fullnameOverride (at most 39 characters with a canary)." $canary (len $canary)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -51,8 +51,9 @@ def test_glog_lines_become_fields(pipeline):
     loaded = next(r for r in parsed if r.get("message") == "\"successfully loaded 'resnet_nobatch'\"")
     assert {k: loaded[k] for k in ("severity", "timestamp", "pid", "source", "file", "line")} == {
         "severity": "I", "timestamp": "1122 18:55:20.328573", "pid": 460, "source": "model_lifecycle.cc:839", "file": "model_lifecycle.cc", "line": 839}
-    # The CRI fields are gone (time is the event's time, logtag and stream dropped by the partial join), log too.
-    assert sorted(loaded) == ["file", "line", "message", "pid", "severity", "source", "timestamp"]
+    # The CRI time is the event's time and logtag is dropped by the partial join, log too; stream stays.
+    assert sorted(loaded) == ["file", "line", "message", "pid", "severity", "source", "stream", "timestamp"]
+    assert loaded["stream"] == "stdout"
     headed = [r for r in parsed if "severity" in r]
     assert len(headed) == sum(1 for line in GLOG.read_text().splitlines() if regex.match(r"[IWEF]\d{4} ", line))
 
@@ -123,3 +124,55 @@ def test_a_pipeline_that_would_drop_unparsed_records_is_refused():
         fluentd.Pipeline.from_config(text.replace("reserve_data true", "reserve_data false"))
     with pytest.raises(fluentd.ConfigError, match="emit_unmatched_lines"):
         fluentd.Pipeline.from_config(text.replace("emit_unmatched_lines true", "emit_unmatched_lines false"))
+
+
+def interleave(stdout: list[str], stderr: list[str], at: int) -> list[str]:
+    """CRI lines of two streams as one file: stderr's lines between stdout's line `at - 1` and `at`."""
+    return stdout[:at] + stderr + stdout[at:]
+
+
+def test_a_stderr_line_inside_a_table_neither_ends_nor_joins_it(pipeline):
+    # Triton prints its tables on stdout; a line on stderr meanwhile (here a CUDA warning) lands in the middle of
+    # the file. Joined per stream (concat's stream_identity_key), the table stays one record and the stderr line its
+    # own, and every record says which stream it came from.
+    text = GLOG.read_text()
+    stdout = fluentd.cri_lines(text)
+    at = next(i for i, line in enumerate(stdout) if "| Backend " in line) + 2
+    stderr = fluentd.cri_lines("W1122 18:55:20.100000 460 cuda_memory_manager.cc:117] \"CUDA memory pool is disabled\"\n", stream="stderr")
+    records = pipeline.run(interleave(stdout, stderr, at))
+    (table,) = [r for r in records if "| Backend " in r.get("message", "")]
+    assert table["stream"] == "stdout" and table["message"].rstrip("\n").endswith("+")
+    (warning,) = [r for r in records if r.get("source") == "cuda_memory_manager.cc:117"]
+    assert warning["stream"] == "stderr" and warning["severity"] == "W"
+    assert {r["stream"] for r in records} == {"stdout", "stderr"}
+    assert pipeline.run(stdout) == [r for r in records if r is not warning]
+
+
+def test_partial_lines_of_two_streams_are_joined_apart(pipeline):
+    long_out = "I1122 18:55:20.328573 460 model_lifecycle.cc:839] \"" + "o" * 20000 + "\""
+    long_err = "E1122 18:55:20.328574 460 server.cc:241] \"" + "e" * 20000 + "\""
+    out, err = fluentd.cri_lines(long_out + "\n"), fluentd.cri_lines(long_err + "\n", stream="stderr")
+    assert [line.split(" ")[2] for line in out] == ["P", "F"]
+    records = pipeline.run([out[0], err[0], out[1], err[1]])
+    assert sorted((r["stream"], r["message"]) for r in records) == sorted([("stdout", long_out.split("] ", 1)[1]), ("stderr", long_err.split("] ", 1)[1])])
+
+
+def test_without_stream_identity_the_streams_mix_and_lose_their_name():
+    # The negative pair: the pipeline as it was (one buffer per file, the stream field deleted by the partial join)
+    # splits the table at the stderr line, and no record keeps its stream.
+    text = config_map(render_logging())["data"]["fluent.conf"]
+    old = fluentd.Pipeline.from_config(text.replace("    stream_identity_key stream\n", "").replace("partial_cri_stream_key cri_stream_unused", "partial_cri_stream_key stream"))
+    stdout = fluentd.cri_lines(GLOG.read_text())
+    at = next(i for i, line in enumerate(stdout) if "| Backend " in line) + 2
+    stderr = fluentd.cri_lines("W1122 18:55:20.100000 460 cuda_memory_manager.cc:117] \"CUDA memory pool is disabled\"\n", stream="stderr")
+    records = old.run(interleave(stdout, stderr, at))
+    assert not any("stream" in r for r in records)
+    # the stderr line closed the table, and the table's remaining lines were joined to it
+    (reference,) = [r["message"] for r in pipeline_of(text).run(stdout) if "| Backend " in r.get("message", "")]
+    (cut,) = [r["message"] for r in records if "| Backend " in r.get("message", "")]
+    (warning,) = [r for r in records if r.get("source") == "cuda_memory_manager.cc:117"]
+    assert cut != reference and reference.startswith(cut.rstrip("\n")) and "\n| " in warning["message"]
+
+
+def pipeline_of(text: str) -> fluentd.Pipeline:
+    return fluentd.Pipeline.from_config(text)

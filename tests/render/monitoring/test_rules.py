@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import KUBE_HIGHEST
 from tests.harness import monitoring
 from tests.harness import render as helm
 from tests.harness.prometheus_local import read_capture
 from tests.render.monitoring.alert_cases import CASES, Boundary, Quiet
-from tests.render.monitoring.conftest import JOB, NAMESPACE, WORKLOAD, render_monitoring
+from tests.render.monitoring.conftest import JOB, NAMESPACE, WORKLOAD, monitoring_error, render_monitoring
 
 pytestmark = pytest.mark.render
 
@@ -52,6 +54,9 @@ def boundary_test(alert: str, rule: dict, case: Boundary, title: str) -> dict:
             {"eval_time": f"{case.starts + wait - 1}m", "alertname": alert, "exp_alerts": []},
             {"eval_time": f"{case.starts + wait}m", "alertname": alert,
              "exp_alerts": [{"exp_labels": labels, "exp_annotations": {**case.annotations, "runbook_url": f"{monitoring_runbooks()}/{alert}.md"}}]},
+            *({"eval_time": f"{minute}m", "alertname": alert,
+               "exp_alerts": [{"exp_labels": labels, "exp_annotations": {**annotations, "runbook_url": f"{monitoring_runbooks()}/{alert}.md"}}]}
+              for minute, annotations in case.still_firing_at.items()),
         ],
     }
 
@@ -110,6 +115,7 @@ def test_alert_fires_at_its_for_boundary_and_not_on_the_quiet_side(alert, rules_
     cases = CASES[alert]
     tests = [boundary_test(alert, rule, cases.boundary, "fires at its for boundary"), quiet_test(alert, cases.quiet)]
     tests += [boundary_test(alert, rule, extra, f"fires at its for boundary (case {n + 2})") for n, extra in enumerate(cases.extra)]
+    tests += [quiet_test(alert, quiet) for quiet in cases.extra_quiet]
     spec = write_spec(rules_dir, alert, monitoring_objects, tests)
     print(f"{alert}: for {rule['for']}, holds from {cases.boundary.starts}m, fires at {cases.boundary.starts + monitoring.seconds(rule['for']) // 60}m")
     print(monitoring.test_rules(spec))
@@ -342,3 +348,216 @@ def test_per_alert_settings_accept_exactly_the_shipped_alerts(monitoring_objects
     schema = json.loads((helm.CHARTS_DIR / "triton-monitoring" / "values.schema.json").read_text())
     (pattern,) = schema["properties"]["prometheusRule"]["properties"]["alerts"]["patternProperties"]
     assert sorted(re.fullmatch(r"\^\((.*)\)\$", pattern).group(1).split("|")) == sorted(monitoring.alerts(monitoring_objects))
+
+
+# --- what the mesh SLO counts: the canary gate's classification, every workload of the release --------------------
+
+GATED = {"server": {"canary": {"enabled": True, "strategy": "argoRollouts"}},
+         "routing": {"enabled": True, "canary": {"enabled": True}, "promotion": {"enabled": True}}}
+MATCHER = re.compile(r'(response_code|grpc_response_status)(=~|!~)"([^"]*)"')
+
+
+def mesh_matchers(query: str) -> dict[str, str]:
+    """{label: operator + regex} of the failure matchers in a mesh query (response_code=~"5..", ...)."""
+    return {label: op + value for label, op, value in MATCHER.findall(query)}
+
+
+def gate_query(name: str) -> str:
+    objects = helm.render("triton-stack", values={"monitoring": {"enabled": True}, **GATED}, kube_version=KUBE_HIGHEST)
+    (template,) = [o for o in objects if o["kind"] == "AnalysisTemplate" and o["metadata"]["name"].endswith("-gate")]
+    (metric,) = [m for m in template["spec"]["metrics"] if m["name"] == name]
+    return metric["provider"]["prometheus"]["query"]
+
+
+def test_the_mesh_slo_fails_grpc_calls_as_the_canary_gate_does(monitoring_objects):
+    # charts/triton-routing/templates/_helpers.tpl triton-routing.gate.queries is the one classification of a failed
+    # gRPC call (every status but those a client causes); every mesh ratio of the SLO must use the same matcher.
+    gate = mesh_matchers(gate_query("client-failure-ratio-grpc"))
+    assert gate == {"grpc_response_status": '!~0|1|5|7|16'}
+    rules = {name: rules[0]["expr"] for name, rules in monitoring.recording_rules(monitoring_objects).items() if name.startswith("triton:workload_mesh_failure_ratio:")}
+    assert len(rules) == 7
+    for name, expr in rules.items():
+        (grpc_selector,) = re.findall(r'istio_requests_total\{[^}]*request_protocol="grpc"[^}]*\}', expr)
+        assert mesh_matchers(grpc_selector) == gate, name
+
+
+def test_the_mesh_slo_leaves_out_http_400_where_the_gate_counts_it_and_says_so(monitoring_objects):
+    # The one deliberate difference: the gate fails a canary that starts refusing inputs (400), the SLO does not
+    # spend the budget on clients' malformed requests. The rule file says so where the matcher is.
+    assert mesh_matchers(gate_query("client-failure-ratio-http")) == {"response_code": "=~5..|400"}
+    expr = monitoring.recording_rules(monitoring_objects)["triton:workload_mesh_failure_ratio:rate5m"][0]["expr"]
+    (http_selector,) = re.findall(r'istio_requests_total\{[^}]*request_protocol!="grpc"[^}]*\}', expr)
+    assert mesh_matchers(http_selector) == {"response_code": "=~5.."}
+    comment = (helm.CHARTS_DIR / "triton-monitoring" / "rules" / "recording.yaml").read_text()
+    assert "triton-routing.gate.queries" in comment and "also fails a canary on 400" in comment
+
+
+def test_a_matcher_other_than_the_gates_would_be_caught():
+    # The negative pair: a SLO that also forgave DEADLINE_EXCEEDED (4) differs from the gate.
+    assert mesh_matchers('istio_requests_total{request_protocol="grpc", grpc_response_status!~"0|1|4|5|7|16"}') != {"grpc_response_status": "!~0|1|5|7|16"}
+
+
+@pytest.mark.parametrize(("server", "expected"), [
+    ({"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}, "Deployment"),
+    ({"canary": {"enabled": True, "strategy": "argoRollouts"}}, "Rollout"),
+], ids=["tracks", "argoRollouts"])
+def test_the_release_workloads_are_the_workloads_the_server_renders(server, expected):
+    # triton:release:workload lists what the mesh and kube-state-metrics know the release's pods by: the stable
+    # workload and the tracks strategy's <server>-canary Deployment (under argoRollouts one Rollout holds both).
+    values = {"monitoring": {"enabled": True}, "server": server}
+    if expected == "Rollout":
+        values["routing"] = GATED["routing"]
+    objects = helm.render("triton-stack", values=values, kube_version=KUBE_HIGHEST)
+    workloads = sorted(o["metadata"]["name"] for o in objects if o["kind"] == expected and o["metadata"]["labels"].get("app.kubernetes.io/component") == "server")
+    listed = sorted(rule["labels"]["workload"] for rule in monitoring.recording_rules(objects)["triton:release:workload"])
+    assert set(workloads) <= set(listed), (workloads, listed)
+    assert listed == [WORKLOAD, f"{WORKLOAD}-canary"]
+    print(f"\n{expected}s rendered: {workloads}; triton:release:workload: {listed}")
+
+
+# --- the availability objective the fast-burn page can still fire on -----------------------------------------------
+
+
+def test_an_objective_just_above_five_sixths_renders_and_one_at_it_is_refused():
+    # 6 x (1 - 0.8333333333333334) is 0.9999999999999998 in Prometheus's float64: a total failure (ratio 1) is above
+    # it and pages. The double just below, 0.8333333333333333, puts the threshold at 1.0000000000000004: no ratio is.
+    objects = render_monitoring({"prometheusRule": {"slo": {"availability": 0.8333333333333334}}})
+    assert monitoring.recording_rules(objects)["triton:objective:availability"][0]["expr"] == "0.8333333333333334"
+    error = monitoring_error({"prometheusRule": {"slo": {"availability": 0.8333333333333333}}})
+    assert "monitoring.prometheusRule.slo.availability: 0.8333333333333333 leaves an error budget of 16.66666666666667% of the requests" in error
+    assert "a ratio is at most 1: no page could ever fire. Set an objective above 1 - 1/6" in error
+
+
+def test_the_fast_burn_page_fires_on_a_total_failure_at_the_lowest_objective_allowed(tmp_path):
+    # What the boundary means: at 0.8333333333333334 every request failing still pages (6x pair), so the
+    # objective is usable; promtool evaluates the rendered rules.
+    objects = render_monitoring({"prometheusRule": {"slo": {"availability": 0.8333333333333334}}})
+    monitoring.write_rule_file(objects, tmp_path / "rules.yaml")
+    series = [{"series": f'nv_inference_request_failure{{namespace="{NAMESPACE}", job="{JOB}", model="m", version="1", reason="BACKEND"}}', "values": "0+100x420"},
+              {"series": f'nv_inference_request_success{{namespace="{NAMESPACE}", job="{JOB}", model="m", version="1"}}', "values": "0x420"}]
+    spec = write_spec(tmp_path, "lowest", objects, [{
+        "name": "a total failure pages at the lowest objective", "interval": "1m", "input_series": series,
+        "alert_rule_test": [{"eval_time": "400m", "alertname": "TritonModelErrorBudgetBurnFast", "exp_alerts": [{
+            "exp_labels": {"namespace": NAMESPACE, "job": JOB, "model": "m", "severity": "critical", "tier": "page"},
+            "exp_annotations": {
+                "summary": "Model m burns its error budget fast (100% of requests fail).",
+                "description": f"Triton counts 100% of the requests to m ({NAMESPACE}/{JOB}) as failed, at least 6 times the rate the availability objective allows, over a long and a short window. Triton's counters miss errors clients see: see TritonMeshErrorBudgetBurnFast when the mesh is on.",
+                "runbook_url": f"{monitoring_runbooks()}/TritonModelErrorBudgetBurnFast.md"}}]}],
+    }])
+    print(monitoring.test_rules(spec))
+
+
+# --- series labels are for querying the raw series ------------------------------------------------------------------
+
+
+def test_series_labels_reach_the_raw_series_but_not_the_recorded_ones(tmp_path, monitoring_objects):
+    # What the values documentation says of serviceMonitor.seriesLabels (a cluster name on alerts belongs in
+    # Prometheus's external_labels, README "Monitoring"), proven: a `cluster` label the ServiceMonitor
+    # adds is on the scraped series and gone from the recording rules' output (they aggregate by namespace, job, ...).
+    doc = (helm.CHARTS_DIR / "triton-monitoring" / "values.yaml").read_text()
+    assert "for querying the raw series only: the recording rules and alerts aggregate them away" in doc
+    monitoring.write_rule_file(monitoring_objects, tmp_path / "rules.yaml")
+    labels = f'namespace="{NAMESPACE}", job="{JOB}", pod="p", model="m", version="1", cluster="prod-eu"'
+    spec = write_spec(tmp_path, "series-labels", monitoring_objects, [{
+        "name": "a series label on raw and recorded series", "interval": "1m",
+        "input_series": [{"series": f"nv_inference_request_success{{{labels}}}", "values": "0+60x20"},
+                         {"series": f'nv_inference_request_failure{{{labels}, reason="BACKEND"}}', "values": "0x20"}],
+        "promql_expr_test": [
+            {"expr": 'count by (cluster) (nv_inference_request_success)', "eval_time": "10m", "exp_samples": [{"labels": '{cluster="prod-eu"}', "value": 1}]},
+            {"expr": 'count by (cluster) (triton:model_requests:rate5m)', "eval_time": "10m", "exp_samples": [{"labels": "{}", "value": 1}]},
+        ],
+    }])
+    print(monitoring.test_rules(spec))
+
+
+def test_a_series_label_with_one_leading_underscore_is_accepted():
+    # The pair of the bad value "__cluster" (tests/schema/test_bad_observability_values.py): one underscore is a
+    # plain label name.
+    (endpoint,) = [o for o in render_monitoring({"serviceMonitor": {"seriesLabels": {"_cluster": "eu"}}}) if o["kind"] == "ServiceMonitor"][0]["spec"]["endpoints"]
+    assert {"targetLabel": "_cluster", "replacement": "eu", "action": "replace"} in endpoint["relabelings"]
+
+
+# --- runbooks act on either workload kind: a Deployment, or under argoRollouts the Rollout ---------------------------
+
+# What a runbook tells someone to do to the server's workload that only works on a Deployment.
+DEPLOYMENT_ONLY = re.compile(r"rollout undo deploy/|get deploy,|the Deployment replaces|the routing weights\)")
+
+
+def deployment_only_steps(text: str) -> list[str]:
+    """The steps of a runbook that act on a Deployment when it gives no Argo Rollouts equivalent beside them."""
+    found = DEPLOYMENT_ONLY.findall(text)
+    return found if found and "kubectl argo rollouts" not in text and "Rollout's ReplicaSet" not in text else []
+
+
+@pytest.mark.parametrize("runbook", sorted(p.name for p in RUNBOOK_DIR.glob("*.md")))
+def test_every_runbook_step_on_the_workload_covers_a_rollout(runbook):
+    # Under server.canary.strategy argoRollouts the server is a Rollout (argoproj.io/v1alpha1): `kubectl rollout undo
+    # deploy/...` finds nothing, and the controller owns the weights.
+    assert deployment_only_steps((RUNBOOK_DIR / runbook).read_text()) == []
+
+
+def test_a_runbook_that_only_rolls_back_a_deployment_is_caught():
+    # The negative pair: the model burn runbook as it was, with only the Deployment's undo.
+    assert deployment_only_steps("Roll back what changed (`kubectl rollout undo deploy/<release>-server`).") == ["rollout undo deploy/"]
+
+
+@pytest.mark.parametrize("runbook", ["TritonRestartLoop.md", "TritonModelErrorBudgetBurnFast.md"])
+def test_the_rollback_runbooks_roll_back_a_deployment_and_a_rollout(runbook):
+    text = (RUNBOOK_DIR / runbook).read_text()
+    assert "kubectl -n <namespace> rollout undo deploy/<release>-server" in text
+    assert "kubectl argo rollouts -n <namespace> undo <release>-server" in text
+    assert "kubectl argo rollouts -n <namespace> abort <release>-server" in text
+
+
+# --- triton-common.duration.seconds on multi-unit and millisecond durations ----------------------------------------
+
+
+@pytest.mark.parametrize(("timeout", "refused"), [("59s999ms", False), ("1m", False), ("60s1ms", True), ("1m0s1ms", True)])
+def test_the_scrape_timeout_check_adds_every_unit_up(timeout, refused):
+    # triton-common's _duration.tpl sums the parts of a Prometheus duration; the check that a timeout is at most the
+    # interval (1m) sits on the millisecond either side of it, in several spellings.
+    values = {"serviceMonitor": {"interval": "1m", "scrapeTimeout": timeout}}
+    if refused:
+        assert f"monitoring.serviceMonitor.scrapeTimeout: {timeout} is longer than serviceMonitor.interval 1m" in monitoring_error(values)
+    else:
+        (monitor,) = [o for o in render_monitoring(values) if o["kind"] == "ServiceMonitor"]
+        assert monitor["spec"]["endpoints"][0]["scrapeTimeout"] == timeout
+
+
+# --- TritonScrapeTargetDown waits out the server's startup budget --------------------------------------------------
+
+
+@pytest.mark.parametrize(("probes", "alert", "refused"), [
+    ({"maxModelLoadSeconds": 600}, {}, None),                                      # the defaults: 10m covers 600 s
+    ({"maxModelLoadSeconds": 601}, {}, ("10m", 610)),                              # probes every 10 s: 61 of them
+    ({"maxModelLoadSeconds": 601}, {"for": "610s"}, None),
+    ({"maxModelLoadSeconds": 601}, {"for": "10m9s"}, ("10m9s", 610)),
+    ({"maxModelLoadSeconds": 900, "startup": {"periodSeconds": 7}}, {"for": "15m"}, ("15m", 903)),  # 129 probes of 7 s
+    ({"maxModelLoadSeconds": 3600}, {"enabled": False}, None),                     # no alert, nothing to wait for
+], ids=["defaults", "one-second-over", "for-covers-it", "for-one-second-short", "rounded-up-to-whole-probes", "alert-off"])
+def test_the_scrape_alert_waits_out_the_startup_budget(probes, alert, refused):
+    # Triton serves metrics only once its models are loaded; without kube-state-metrics (whose readiness the alert
+    # uses to leave starting pods out) only `for` keeps a normal start from opening a ticket. The umbrella reads the
+    # chart's default `for` from the rule file.
+    extra = {"server": {"probes": probes}}
+    values = {"prometheusRule": {"alerts": {"TritonScrapeTargetDown": alert}}} if alert else {}
+    if refused:
+        shown, budget = refused
+        error = monitoring_error(values, extra)
+        assert f"monitoring.prometheusRule.alerts.TritonScrapeTargetDown.for: {shown} is shorter than the server's startup budget, {budget}s" in error
+        assert f"Set it to at least {budget}s." in error
+    else:
+        objects = helm.render("triton-stack", values={"monitoring": {"enabled": True, **values}, **extra}, kube_version=KUBE_HIGHEST)
+        rendered = monitoring.alerts(objects)
+        assert ("TritonScrapeTargetDown" in rendered) == alert.get("enabled", True)
+        if "for" in alert:
+            assert rendered["TritonScrapeTargetDown"]["for"] == alert["for"]
+
+
+def test_the_umbrella_reads_the_scrape_alerts_default_for_from_the_rule_file():
+    # The default the check compares with is the rule file's, not a copy: raising it there moves the boundary.
+    rules = yaml.safe_load((helm.CHARTS_DIR / "triton-monitoring" / "rules" / "alerts.yaml").read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "TritonScrapeTargetDown"]
+    assert monitoring.seconds(rule["for"]) == 600
+    template = (helm.CHARTS_DIR / "triton-stack" / "templates" / "_validate.tpl").read_text()
+    assert '.Subcharts.monitoring.Files.Get "rules/alerts.yaml"' in template

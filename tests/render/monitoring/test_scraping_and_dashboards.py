@@ -12,7 +12,7 @@ from tests.conftest import KUBE_HIGHEST, find
 from tests.harness import monitoring
 from tests.harness import render as helm
 from tests.harness.prometheus_local import read_capture
-from tests.render.monitoring.conftest import JOB, NAMESPACE, monitoring_error, render_monitoring
+from tests.render.monitoring.conftest import JOB, NAMESPACE, WORKLOAD, monitoring_error, render_monitoring
 
 pytestmark = pytest.mark.render
 
@@ -22,6 +22,9 @@ H100_CAPTURE = helm.REPO_ROOT / "tests" / "fixtures" / "triton-h100" / "metrics-
 NOT_TRITON = {
     "up": "Prometheus's own, one per scrape target",
     "kube_pod_container_status_restarts_total": "kube-state-metrics (restart loop)",
+    "kube_pod_container_status_waiting_reason": "kube-state-metrics (restart loop: CrashLoopBackOff)",
+    "kube_pod_container_status_ready": "kube-state-metrics (a pod still loading its models is not a scrape failure)",
+    "kube_deployment_spec_replicas": "kube-state-metrics (a workload scaled to zero is not a down server)",
     "kube_pod_status_ready": "kube-state-metrics (readiness flapping)",
     "kube_horizontalpodautoscaler_info": "kube-state-metrics (the autoscaler that owns the Deployment)",
     "kube_horizontalpodautoscaler_status_current_replicas": "kube-state-metrics",
@@ -228,3 +231,29 @@ def test_an_unknown_metric_in_a_panel_is_caught(triton_metric_names):
 def test_an_undefined_grafana_variable_is_caught():
     with pytest.raises(ValueError, match="not defined"):
         monitoring.substitute_grafana_variables('up{cluster="$cluster"}', GRAFANA_VALUES)
+
+
+@pytest.mark.parametrize(("kind", "shown"), [("Deployment", True), ("Rollout", True), ("StatefulSet", False)])
+def test_the_autoscaling_dashboard_shows_the_hpa_of_a_deployment_or_a_rollout(kind, shown, monitoring_objects, tmp_path):
+    # Under server.canary.strategy argoRollouts the HPA (the chart's, or KEDA's keda-hpa-*) scales a Rollout
+    # (argoproj.io/v1alpha1); its replica panels must show it as they show a Deployment's. promtool evaluates the
+    # panels' queries over kube-state-metrics' HPA series. The negative pair: an HPA of another kind (a
+    # StatefulSet of the same name) is not the release's.
+    from tests.render.monitoring.alert_cases import hpa
+    from tests.render.monitoring.test_rules import write_spec
+
+    monitoring.write_rule_file(monitoring_objects, tmp_path / "rules.yaml")
+    panels = [(title, monitoring.substitute_grafana_variables(expr, GRAFANA_VALUES))
+              for title, _, expr in monitoring.panel_queries(dashboards(monitoring_objects)["triton-autoscaling.json"]) if title.startswith("Replicas")]
+    assert panels
+    checks = []
+    for title, query in panels:
+        labels = f'{{horizontalpodautoscaler="keda-hpa-{WORKLOAD}", job="{JOB}", namespace="{NAMESPACE}", workload="{WORKLOAD}"}}'
+        value = {"desired": 5, "current": 5, "max": 8, "min": 3}[next(word for word in ("desired", "current", "max", "min") if f"autoscaler_{word}" in query)]
+        checks.append({"expr": query, "eval_time": "10m", "exp_samples": [{"labels": query.split("{")[0] + labels, "value": value}] if shown else []})
+    spec = write_spec(tmp_path, f"dashboard-{kind}", monitoring_objects, [{
+        "name": f"autoscaling panels with an HPA of a {kind}", "interval": "1m",
+        "input_series": hpa("5x20", kind=kind), "promql_expr_test": checks}])
+    print(f"\n{kind}: {[title for title, _ in panels]}")
+    print(monitoring.test_rules(spec))
+
