@@ -8,16 +8,27 @@ body, or a hang; every request is recorded. The scripts run with the real curl o
 A path with no answers gets 404. A hang holds the connection open without answering until the peer closes
 or HANG_LIMIT_SECONDS pass, so a script without its own timeout is caught by the caller's timeout, and no
 thread outlives the test by more than that.
+
+Below the HTTP level, for clients of any protocol (HTTP, gRPC's HTTP/2, a Pushgateway client):
+- StallingProxy forwards TCP to a real server until it has carried a set number of bytes from the clients, then
+  stops answering: what it holds and every new connection stay open and silent (a server that hangs);
+- NonHttpPeer answers every connection with one line that is not HTTP, then closes it.
+Both are bounded like the scripted peer: every socket waits at most POLL_SECONDS at a time, nothing is held
+longer than HANG_LIMIT_SECONDS, and closing joins every thread within SHUTDOWN_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HANG_LIMIT_SECONDS = 10
 SHUTDOWN_TIMEOUT_SECONDS = 5
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -112,3 +123,125 @@ def refusing_address() -> tuple[str, object]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     return f"http://127.0.0.1:{sock.getsockname()[1]}", sock
+
+
+class _TcpPeer:
+    """An accept loop on 127.0.0.1 with one thread per connection, each bounded (see the module docstring)."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(POLL_SECONDS)
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.connections = 0
+
+    @property
+    def address(self) -> str:
+        """host:port, as gRPC clients take it."""
+        host, port = self._listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # the poll timeout, or the listener closed
+                continue
+            with self._lock:
+                self.connections += 1
+                thread = threading.Thread(target=self._guarded, args=(connection,), daemon=True)
+                self._threads.append(thread)
+            thread.start()
+
+    def _guarded(self, connection: socket.socket) -> None:
+        try:
+            self._handle(connection)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def _handle(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self._accept.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closing.set()
+        self._listener.close()
+        self._accept.join(SHUTDOWN_TIMEOUT_SECONDS)
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+
+
+class StallingProxy(_TcpPeer):
+    """Forwards to `upstream` ("host:port") until `stall_after_bytes` have come from the clients in all, then
+    stops answering: no byte goes either way any more, connections stay open (what comes in is read and
+    dropped), new ones are accepted and held, each for at most HANG_LIMIT_SECONDS. `stalled` says when it began."""
+
+    def __init__(self, upstream: str, stall_after_bytes: int):
+        super().__init__()
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.stall_after_bytes = stall_after_bytes
+        self.forwarded = 0
+        self.stalled = threading.Event()
+
+    def _handle(self, client: socket.socket) -> None:
+        deadline = None
+        client.settimeout(SHUTDOWN_TIMEOUT_SECONDS)
+        upstream = None if self.stalled.is_set() else socket.create_connection(self.upstream, timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        try:
+            while not self._closing.is_set():
+                if self.stalled.is_set() and deadline is None:
+                    deadline = time.monotonic() + HANG_LIMIT_SECONDS
+                if deadline is not None and time.monotonic() > deadline:
+                    return
+                sockets = [client] + ([upstream] if upstream is not None else [])
+                readable, _, _ = select.select(sockets, [], [], POLL_SECONDS)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if self.stalled.is_set():
+                        continue  # read and dropped: the server has stopped answering
+                    if sock is client:
+                        with self._lock:
+                            self.forwarded += len(data)
+                            if self.forwarded >= self.stall_after_bytes:
+                                self.stalled.set()
+                        upstream.sendall(data)
+                    else:
+                        client.sendall(data)
+        finally:
+            if upstream is not None:
+                upstream.close()
+
+
+class NonHttpPeer(_TcpPeer):
+    """Answers every connection with `line` (not HTTP), then closes it; counts the connections."""
+
+    def __init__(self, line: bytes = b"SSH-2.0-OpenSSH_9.6\r\n"):
+        super().__init__()
+        self.line = line
+
+    def _handle(self, connection: socket.socket) -> None:
+        connection.settimeout(POLL_SECONDS)
+        connection.sendall(self.line)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not self._closing.is_set():  # let the request arrive, then hang up
+            try:
+                if not connection.recv(65536):
+                    return
+            except TimeoutError:
+                return

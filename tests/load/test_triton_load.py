@@ -8,6 +8,7 @@ into the chart); the locustfile itself is only ever run by Locust (tests/local/t
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -180,11 +181,11 @@ class TestSloGates:
 
     def test_a_run_within_every_limit_passes(self):
         verdict = triton_load.evaluate(self.slo, requests=1000, failure_ratio=0.005, p95_ms=40, p99_ms=90)
-        assert verdict.passed and [g.name for g in verdict.gates] == ["requests", "failure-ratio", "p95", "p99"]
+        assert verdict.passed and [g.name for g in verdict.gates] == ["requests", "failure-ratio", "p95", "p99", "stall"]
 
     @pytest.mark.parametrize(("measured", "failed"), [
         ({"p95_ms": 51}, ["p95"]), ({"p99_ms": 101}, ["p99"]), ({"failure_ratio": 0.02}, ["failure-ratio"]),
-        ({"p95_ms": 60, "failure_ratio": 0.5}, ["failure-ratio", "p95"]),
+        ({"p95_ms": 60, "failure_ratio": 0.5}, ["failure-ratio", "p95"]), ({"silence_s": 10.0}, ["stall"]),
     ])
     def test_each_gate_fails_on_its_own_and_says_so(self, measured, failed):
         verdict = triton_load.evaluate(self.slo, **{"requests": 1000, "failure_ratio": 0.0, "p95_ms": 40, "p99_ms": 90, **measured})
@@ -196,5 +197,56 @@ class TestSloGates:
         assert [g.name for g in verdict.failed] == ["requests"]
 
     def test_a_zero_latency_limit_turns_the_gate_off(self):
-        verdict = triton_load.evaluate(triton_load.Slo(p95_ms=0, p99_ms=0), requests=10, failure_ratio=0.0, p95_ms=9e9, p99_ms=9e9)
+        verdict = triton_load.evaluate(triton_load.Slo(p95_ms=0, p99_ms=0, stall_s=0), requests=10, failure_ratio=0.0, p95_ms=9e9,
+                                       p99_ms=9e9, silence_s=9e9)
         assert verdict.passed and [g.name for g in verdict.gates] == ["requests", "failure-ratio"]
+
+    def test_a_stall_just_under_the_window_passes_and_at_it_fails(self):
+        passing = triton_load.evaluate(self.slo, requests=10, failure_ratio=0.0, p95_ms=1, p99_ms=1, silence_s=9.9)
+        failing = triton_load.evaluate(self.slo, requests=10, failure_ratio=0.0, p95_ms=1, p99_ms=1, silence_s=10.0)
+        assert passing.passed and [g.name for g in failing.failed] == ["stall"]
+        assert failing.failed[0].line == "SLO gate stall FAILED: measured 10 s, under 10 s allowed (--slo-stall-s)"
+
+
+class TestSilence:
+    # Answers are counted per whole second: a second with one is answered throughout.
+    def test_answers_every_second_leave_no_silence(self):
+        assert triton_load.longest_silence(range(100, 110), 100.2, 109.8) == 0.0
+
+    def test_a_gap_in_the_middle_the_start_or_the_end_is_measured(self):
+        assert triton_load.longest_silence([100, 101, 106, 107], 100.0, 108.0) == 4.0  # 102..106
+        assert triton_load.longest_silence([103, 104], 100.0, 105.0) == 3.0  # nothing before 103
+        assert triton_load.longest_silence([100], 100.0, 104.5) == 3.5  # nothing after 101
+
+    def test_no_answer_at_all_is_the_whole_run_and_answers_outside_it_do_not_count(self):
+        assert triton_load.longest_silence([], 100.0, 105.0) == 5.0
+        assert triton_load.longest_silence([90, 200], 100.0, 105.0) == 5.0
+
+
+class TestRefusedSettings:
+    settings = triton_load.ShapeSettings(duration_s=60.0)
+
+    def test_the_request_timeout_follows_the_p99_limit_unless_given(self):
+        assert [triton_load.request_timeout_s(0, 250), triton_load.request_timeout_s(0, 100), triton_load.request_timeout_s(0, 0),
+                triton_load.request_timeout_s(5, 250)] == [1.0, 1.0, 30.0, 5]
+
+    def test_sound_settings_pass(self):
+        triton_load.check_run("spike", self.settings, triton_load.Slo(), user_rps=0.5, request_timeout_s=0)
+
+    @pytest.mark.parametrize(("shape", "settings", "slo", "rps", "message"), [
+        ("soak", {}, {"p95_ms": -1}, 0, "--slo-p95-ms -1: 0 or more"),
+        ("soak", {}, {"max_failure_ratio": 1.5}, 0, "--slo-failure-ratio 1.5: from 0 to 1"),
+        ("soak", {}, {"stall_s": -2}, 0, "--slo-stall-s -2: 0 or more"),
+        ("soak", {}, {"stall_s": 5}, 0.2, "--slo-stall-s 5 is not above the pause between one user's requests"),
+        ("spike", {"duration_s": 9.9}, {}, 0, "spike bursts would last 1.98 s"),
+    ])  # fmt: skip
+    def test_settings_that_would_judge_nothing_are_refused(self, shape, settings, slo, rps, message):
+        with pytest.raises(triton_load.ShapeError, match=re.escape(message)):
+            triton_load.check_run(shape, triton_load.ShapeSettings(**settings), triton_load.Slo(**slo), user_rps=rps, request_timeout_s=0)
+
+    def test_a_spike_of_exactly_two_seconds_is_seen(self):
+        triton_load.check_run("spike", triton_load.ShapeSettings(duration_s=10.0), triton_load.Slo(), user_rps=0, request_timeout_s=0)
+
+    def test_a_run_of_no_length_is_refused_naming_the_option(self):
+        with pytest.raises(triton_load.ShapeError, match="--run-time 0: above 0 s"):
+            triton_load.ShapeSettings(duration_s=0.0)

@@ -14,14 +14,19 @@ object store without a client) give a clear error, an exit code that says which,
 
 from __future__ import annotations
 
+import hashlib
 import http.server
+import io
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -213,8 +218,12 @@ def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dat
     assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
     assert Counter(record["id"] for record in committed()) == counts  # nothing was committed twice either
     everything = [path.relative_to(claim / "results") for path in (claim / "results").rglob("*") if path.is_file()]
-    assert not (claim / "results" / ".partial").exists() and not [p for p in everything if p.suffix == ".tmp"]
-    assert {p.parts[0] for p in everything} == {"parts", "shards"}
+    assert {p.parts[0] for p in everything} <= {"parts", "shards", ".partial"}
+    assert not [p for p in everything if p.suffix == ".tmp" and p.parts[0] != ".partial"]
+    # The killed run's temp folder is left for a later run to remove once stale (it cannot tell a killed run from
+    # a live one elsewhere sooner); the second run's own folder is gone.
+    (killed_run,) = [path.name for path in (claim / "results" / ".partial" / "shard-00000-of-00001").iterdir()]
+    assert killed_run != done["run"] and len(list((claim / "results" / ".partial").rglob("*.tmp"))) <= 1
 
 
 # --- items the model refuses, unreadable items ---------------------------------------------------------------
@@ -280,7 +289,8 @@ def test_json_lines_of_tensors_through_http(server, patterns, network, tmp_path)
 
 def test_the_sidecar_lane_runs_the_rendered_sidecar(local_models, dataset, tmp_path):
     # target.mode sidecar: Triton started from the Job pod's own native sidecar container, the client beside it.
-    objects = stack({"shards": 1, "parallelism": 1, "target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}})
+    objects = stack({"shards": 1, "parallelism": 1, "target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}},
+                     "activeDeadlineSeconds": 3600})
     pod = find_batch_pod(objects)
     sidecar = TritonPod(pod.spec, pod.sidecar)
     assert pod.sidecar["restartPolicy"] == "Always" and "--url=127.0.0.1:8001" in pod.container["args"]
@@ -400,8 +410,321 @@ def test_object_store_paths_are_checked_before_anything_runs(output, message, da
     plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url="127.0.0.1:9")
     assert "--output=s3://batch-bucket/results" in plan.argv  # object-store paths reach the client as rendered
     argv = [arg if not arg.startswith("--output=") else f"--output={output}" for arg in plan.argv]
-    import subprocess
-
     completed = subprocess.run(argv, env=plan.env, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2 and message in completed.stdout, completed.stdout + completed.stderr
     assert "nothing was written" in completed.stdout and not (claim / "results").exists()
+
+
+# --- review fixes: names, errors and their exit codes, two runs at once, JSON Lines ids, memory, SIGTERM -------
+
+
+def make_images(patterns, directory: Path, count: int, seed: int, prefix: str = "") -> list[str]:
+    names = []
+    for index, image in enumerate(patterns.generate_images(count, seed=seed)[0]):
+        names.append(f"{prefix}{index:03d}.png")
+        write_png(directory / names[-1], image)
+    return names
+
+
+def test_a_file_name_that_is_not_utf8_is_an_item_like_any_other(server, patterns, client_module, tmp_path):
+    claim = tmp_path / "claim"
+    make_images(patterns, claim / "images", 12, seed=21)
+    latin1 = os.fsdecode(b"caf\xe9-latin1.png")  # the bytes of a name written by a Latin-1 system
+    write_png(claim / "images" / latin1, patterns.generate_images(1, seed=22)[0][0])
+    pod = find_batch_pod(stack({"shards": 2, "parallelism": 2}))
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address), 2)
+    assert {run.returncode for run in runs.values()} == {0}, explain(runs)
+    by_id = {line["id"]: line for line in results(claim)}
+    assert len(by_id) == 13 and latin1 in by_id  # the JSON holds it as "caf\udce9-latin1.png"
+    # It lands in the shard its bytes hash to; a UTF-8 id hashes exactly as before (its shard never moved).
+    landed = {json.loads(line)["id"]: shard for shard in range(2)
+              for line in (claim / "results" / "shards" / f"shard-{shard:05d}-of-00002.results.jsonl").read_text().splitlines()}
+    assert landed[latin1] == int.from_bytes(hashlib.sha256(b"caf\xe9-latin1.png").digest()[:8], "big") % 2
+    assert client_module.shard_of("cats/001.png", 7) == int.from_bytes(hashlib.sha256(b"cats/001.png").digest()[:8], "big") % 7
+
+
+def test_symlinked_folders_are_followed_once(server, patterns, tmp_path):
+    claim = tmp_path / "claim"
+    make_images(patterns, claim / "images", 4, seed=23)
+    make_images(patterns, claim / "elsewhere", 3, seed=24, prefix="linked-")
+    (claim / "images" / "more").symlink_to(claim / "elsewhere", target_is_directory=True)
+    (claim / "images" / "loop").symlink_to(claim / "images", target_is_directory=True)  # a cycle: listed once
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1}))
+    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 0, run.log
+    assert sorted(line["id"] for line in results(claim)) == ["000.png", "001.png", "002.png", "003.png",
+                                                             "more/linked-000.png", "more/linked-001.png", "more/linked-002.png"]
+    assert "loop is the folder already listed as ." in run.log
+
+
+def test_an_image_too_large_to_decode_fails_alone_with_the_reason(server, patterns, tmp_path):
+    # 13000 x 13000 pixels in ~170 KB of PNG: Pillow's own limit (2 x 89M pixels) lets it through and a decode
+    # needs about 1.2 GB. It is refused from its header, before any pixel is decoded.
+    claim = tmp_path / "claim"
+    make_images(patterns, claim / "images", 6, seed=25)
+    write_blank_png(claim / "images" / "huge.png", 13000, 13000)
+    assert (claim / "images" / "huge.png").stat().st_size < 400_000
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1}))
+    assert {"--decode-concurrency", "--max-image-pixels"} <= {arg.partition("=")[0] for arg in pod.container["args"]}
+    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 1, run.log
+    (refused,) = failures(claim)
+    assert refused["id"] == "huge.png" and "image too large" in refused["reason"] and "169000000 pixels" in refused["reason"], refused
+    assert "--max-image-pixels 32000000" in refused["reason"] and len(results(claim)) == 6
+
+
+def write_blank_png(path: Path, width: int, height: int) -> None:
+    """A valid all-black greyscale PNG, compressed row by row (the test never holds the pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor, row, body = zlib.compressobj(9), b"\0" * (width + 1), []
+    for _ in range(height):
+        body.append(compressor.compress(row))
+    body.append(compressor.flush())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
+
+
+# Exit 1 is only "items failed for good, in the failures file": the Job's podFailurePolicy ends the shard on it.
+
+
+def test_a_write_that_fails_mid_run_exits_4_for_a_retry_that_resumes(server, dataset, tmp_path):
+    # RLIMIT_FSIZE stands in for a full disk: the first part too large for it fails with EFBIG, an OSError on
+    # write like ENOSPC (a real full disk needs a filesystem of its own, which needs root).
+    claim = fresh_claim(dataset["claim"], tmp_path / "claim")
+    pod = find_batch_pod(stack({"shards": 4, "parallelism": 1, "client": {"commitItems": 200}}))
+    plan = plan_shard(pod, 1, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=server.grpc_address)
+    limited = replace(plan, argv=[sys.executable, "-c", LIMIT_FILE_SIZE, "20000", *plan.argv])
+    first = run_shards({1: limited}, 1)[1]
+    assert first.returncode == 4, first.log
+    assert "cannot write" in first.log and "File too large" in first.log and "a retry of this shard resumes" in first.log
+    assert not (claim / "results" / "shards").exists()
+    again = run_shards({1: plan}, 1)[1]
+    assert again.returncode == 0, again.log
+    assert manifest(claim, 1, 4)["succeeded"] == manifest(claim, 1, 4)["items"] > 200
+
+
+LIMIT_FILE_SIZE = """import os, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+os.execv(sys.argv[2], sys.argv[2:])"""
+
+
+def test_an_output_path_that_is_a_file_exits_2_writing_nothing(server, dataset, tmp_path):
+    claim = fresh_claim(dataset["claim"], tmp_path / "claim")
+    (claim / "results").write_text("not a directory\n")
+    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 2 and "--output" in run.log and "is a file" in run.log, run.log
+    assert (claim / "results").read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("pushgateway", ["malformed", "not-http"])
+def test_a_pushgateway_that_fails_in_any_way_never_fails_the_run(pushgateway, server, patterns, tmp_path):
+    from tests.harness.loopback import NonHttpPeer
+
+    claim = tmp_path / "claim"
+    make_images(patterns, claim / "images", 8, seed=26)
+    with NonHttpPeer() as peer:
+        url = {"malformed": "http://127.0.0.1:90x1", "not-http": peer.url}[pushgateway]
+        pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"pushgateway": url}}))
+        run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+        connections = peer.connections
+    assert run.returncode == 0, run.log
+    assert f"cannot push metrics to {url}" in run.log
+    if pushgateway == "not-http":
+        assert connections >= 1 and "BadStatusLine" in run.log
+    assert manifest(claim, 0, 1)["succeeded"] == 8 and len(results(claim)) == 8
+
+
+def test_two_runs_of_one_shard_at_once_both_finish(server, dataset, tmp_path):
+    # `kubectl create job --from=cronjob` beside a scheduled run, or an upgraded Job beside the old one's pods.
+    claim = fresh_claim(dataset["claim"], tmp_path / "claim")
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2, "batchSize": 4, "commitItems": 40}}))
+    plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=server.grpc_address)
+    first = start_shard(plan)
+    parts = claim / "results" / "parts" / "shard-00000-of-00001"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None and len(list(parts.glob("*.jsonl"))) < 3:
+        time.sleep(0.02)
+    assert first.poll() is None, f"the first run ended before the second started (exit {first.returncode})"
+    second = start_shard(replace(plan, log_path=tmp_path / "work" / "second.log"))
+    codes = []
+    for process in (first, second):
+        try:
+            codes.append(process.wait(timeout=120))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            codes.append(None)
+    logs = (tmp_path / "work" / "shard-0.log").read_text() + (tmp_path / "work" / "second.log").read_text()
+    assert codes == [0, 0], logs[-4000:]
+    counts = Counter(line["id"] for line in results(claim))
+    assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
+    assert not (claim / "results" / ".partial").exists()  # each removed its own folder, and the last one the rest
+
+
+def test_a_runs_temp_folder_is_its_own_and_only_stale_ones_are_removed(client_module, tmp_path):
+    store = client_module.LocalStore
+    one, two = store(tmp_path / "out"), store(tmp_path / "out")
+    one.begin("shard-00000-of-00001", "run-1")
+    two.begin("shard-00000-of-00001", "run-2")
+    two.write("parts/a.jsonl", [b"{}\n"])
+    two.end()  # the other run finishing takes only its own folder
+    one.write("parts/b.jsonl", [b"{}\n"])
+    assert sorted(p.name for p in (tmp_path / "out" / "parts").iterdir()) == ["a.jsonl", "b.jsonl"]
+    owner = tmp_path / "out" / ".partial" / "shard-00000-of-00001"
+    (owner / "gone-run").mkdir()
+    (owner / "gone-run" / "x.tmp").write_bytes(b"half")
+    os.utime(owner / "gone-run", (time.time() - client_module.STALE_PARTIAL_SECONDS - 1,) * 2)
+    (owner / "live-run").mkdir()
+    three = store(tmp_path / "out")
+    three.begin("shard-00000-of-00001", "run-3")
+    assert sorted(p.name for p in owner.iterdir()) == ["live-run", "run-1", "run-3"]
+    # A rename that fails (here: a folder in the way) is retryable, not a crash.
+    (tmp_path / "out" / "parts" / "c.jsonl").mkdir()
+    with pytest.raises(client_module.RetryableError, match="cannot write"):
+        three.write("parts/c.jsonl", [b"{}\n"])
+    assert [p.name for p in (owner / "run-3").iterdir()] == []
+
+
+def test_sigterm_stops_every_retry_and_exits_143(patterns, tmp_path):
+    # A server that answers every inference 503: the shard retries; once SIGTERM comes no new attempt starts,
+    # so the pod ends within its grace period (request timeout + 30 s) whatever --max-retries says.
+    from tests.harness.loopback import Answer, ScriptedPeer
+
+    claim = tmp_path / "claim"
+    make_images(patterns, claim / "images", 16, seed=27)
+    routes = {
+        ("GET", "/v2/health/ready"): [Answer(200)],
+        ("GET", "/v2/models/image_classifier"): [Answer(200, json.dumps(IMAGE_CLASSIFIER_METADATA))],
+        ("GET", "/v2/models/image_classifier/config"): [Answer(200, json.dumps(IMAGE_CLASSIFIER_CONFIG))],
+        ("POST", "/v2/models/image_classifier/infer"): [Answer(503, '{"error":"overloaded"}')],
+    }
+    client = {"concurrency": 2, "batchSize": 1, "maxRetries": 100, "retryInitialSeconds": 0.05, "retryMaxSeconds": 0.1}
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"protocol": "http"}, "client": client}))
+    with ScriptedPeer(routes) as peer:
+        plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=peer.url.removeprefix("http://"))
+        process = start_shard(plan)
+
+        def infers() -> int:
+            return sum(request.method == "POST" for request in list(peer.requests))
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None and infers() < 10:
+            time.sleep(0.02)
+        assert process.poll() is None and infers() >= 10, plan.log_path.read_text()
+        os.kill(process.pid, signal.SIGTERM)
+        at_sigterm = infers()
+        try:
+            code = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+            code = None
+        after = infers()
+    log = plan.log_path.read_text()
+    assert code == 143, log[-3000:]
+    assert after - at_sigterm <= 2, f"{after - at_sigterm} attempts started after SIGTERM"  # at most those in flight
+    assert "SIGTERM: no new request starts" in log and not (claim / "results" / "failed").exists()
+
+
+IMAGE_CLASSIFIER_METADATA = {"name": "image_classifier", "versions": ["1"], "platform": "python",
+                             "inputs": [{"name": "IMAGE", "datatype": "FP32", "shape": [-1, 3, 32, 32]}],
+                             "outputs": [{"name": "TOP_CLASS", "datatype": "INT64", "shape": [-1, 1]}]}
+IMAGE_CLASSIFIER_CONFIG = {"name": "image_classifier", "max_batch_size": 16}
+
+
+# --- JSON Lines: ids required, compared as strings; a changed line is sent again; only the shard is held --------
+
+
+def tensor_lines(patterns, count: int, seed: int, ids) -> list[str]:
+    images, _ = patterns.generate_images(count, seed=seed)
+    return [json.dumps({"id": item_id, "inputs": {"IMAGE": image.tolist()}}) for item_id, image in zip(ids, images)]
+
+
+@pytest.mark.parametrize(("lines", "message"), [
+    (['{"id": "a", "inputs": {}}', '{"inputs": {}}'], 'part-0.jsonl:2: no "id"'),
+    (['{"id": 1, "inputs": {}}', '{"id": "1", "inputs": {}}'], "item id '1' occurs more than once (part-0.jsonl:1 and part-0.jsonl:2)"),
+    (['{"id": 1.5, "inputs": {}}'], 'part-0.jsonl:1: "id" is 1.5, a float; use a string or an integer'),
+    (['{"id": "a", "inputs": {}}', "not json"], "part-0.jsonl:2: not a JSON object"),
+])  # fmt: skip
+def test_json_lines_without_a_usable_id_exit_2_naming_the_line(lines, message, server, tmp_path):
+    claim = tmp_path / "claim"
+    (claim / "tensors").mkdir(parents=True)
+    (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    pod = find_batch_pod(stack({"shards": 2, "input": {"format": "jsonl", "path": "/data/tensors"}}))
+    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 2 and message in run.log and "nothing was written" in run.log, run.log
+    assert not (claim / "results").exists()
+
+
+def test_a_json_line_whose_content_changed_is_sent_again_after_a_reorder(server, patterns, network, tmp_path):
+    claim = tmp_path / "claim"
+    (claim / "tensors").mkdir(parents=True)
+    lines = tensor_lines(patterns, 6, seed=28, ids=[f"t{n}" for n in range(6)])
+    (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "input": {"format": "jsonl", "path": "/data/tensors"}}))
+    assert run_one(pod, claim, tmp_path / "work", server.grpc_address).returncode == 0
+    before = {line["id"]: line for line in results(claim)}
+    # t2 gets t5's image; the file is reversed. Only t2 is sent again, and its result is the new image's class.
+    changed = [lines[5].replace('"id": "t5"', '"id": "t2"') if n == 2 else line for n, line in enumerate(lines)]
+    (claim / "tensors" / "part-0.jsonl").write_text("\n".join(reversed(changed)) + "\n")
+    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 0, run.log
+    assert (manifest(claim, 0, 1)["already_done"], manifest(claim, 0, 1)["sent_this_run"]) == (5, 1)
+    served = {line["id"]: line for line in results(claim)}
+    assert served["t2"]["outputs"]["TOP_CLASS"] == served["t5"]["outputs"]["TOP_CLASS"]
+    assert served["t2"]["input_sha256"] != before["t2"]["input_sha256"] and served["t1"] == before["t1"]
+
+
+def test_json_lines_are_streamed_and_a_shard_keeps_only_where_its_lines_are(client_module, tmp_path):
+    # Lines across chunk boundaries, CRLF, blank lines: each item holds its line's place and hash, not the line.
+    lines = [json.dumps({"id": f"r{n}", "inputs": {"X": [n] * (n % 7)}}) for n in range(300)]
+    data = ("\r\n".join(lines[:100]) + "\n\n" + "\n".join(lines[100:])).encode()
+    assert [line for _, line in client_module.lines_of(io.BytesIO(data), chunk_size=7)] == data.split(b"\n")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_bytes(data)
+    args = client_module.parse_args(["--url=x:1", "--model=m", f"--input={tmp_path / 'in'}", "--input-format=jsonl",
+                                     f"--output={tmp_path / 'out'}", "--shards=3", "--shard-index=1"])
+    run = client_module.Run(args, 1)
+    run.input = client_module.LocalStore(tmp_path / "in")
+    items, total = run.shard_items()
+    assert total == 300 and {client_module.shard_of(item.id, 3) for item in items} == {1}
+    assert not hasattr(items[0], "line") and all(
+        data[item.offset : item.offset + item.length].rstrip(b"\r") == lines[int(item.id[1:])].encode() for item in items)
+    # Ids whose 64-bit hashes collide are not duplicates: the second look compares the ids themselves.
+    client_module_id_hash = client_module.id_hash
+    try:
+        client_module.id_hash = lambda item_id: 7
+        assert run.shard_items()[1] == 300
+    finally:
+        client_module.id_hash = client_module_id_hash
+
+
+def test_a_json_line_too_long_to_hold_exits_2_naming_it_and_shorter_lines_run(server, patterns, tmp_path):
+    # client.maxLineBytes bounds what one line may hold in the client's memory; the listing never holds a longer one.
+    claim = tmp_path / "claim"
+    (claim / "tensors").mkdir(parents=True)
+    lines = tensor_lines(patterns, 3, seed=29, ids=["a", "b", "c"])
+    longest = max(len(line) for line in lines)
+    (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    values = {"shards": 1, "parallelism": 1, "input": {"format": "jsonl", "path": "/data/tensors"}}
+    too_small = find_batch_pod(stack({**values, "client": {"maxLineBytes": longest - 1}}))
+    run = run_one(too_small, claim, tmp_path / "work", server.grpc_address)
+    assert run.returncode == 2 and f"longer than --max-line-bytes {longest - 1}" in run.log and "nothing was written" in run.log, run.log
+    assert not (claim / "results").exists()
+    just_enough = find_batch_pod(stack({**values, "client": {"maxLineBytes": longest}}))
+    again = run_one(just_enough, claim, tmp_path / "work-2", server.grpc_address)
+    assert again.returncode == 0 and sorted(line["id"] for line in results(claim)) == ["a", "b", "c"], again.log
+
+
+def test_lines_over_the_limit_are_counted_not_held(client_module):
+    data = b"short\n" + b"x" * 50 + b"\nend"
+    for chunk_size in (3, 7, 64):
+        got = list(client_module.lines_of(io.BytesIO(data), chunk_size=chunk_size, limit=10))
+        assert got == [(0, b"short"), (6, None), (57, b"end")], chunk_size
+    assert list(client_module.lines_of(io.BytesIO(data), chunk_size=7, limit=50)) == [(0, b"short"), (6, b"x" * 50), (57, b"end")]

@@ -14,13 +14,17 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import KUBE_HIGHEST
 from tests.harness import render as helm
+from tests.harness.loopback import StallingProxy
 from tests.harness.triton_local import find_triton_pod, launch_triton
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -90,24 +94,43 @@ class LocustRun:
         return f"exit {self.returncode}\n{self.log[-4000:]}"
 
 
-def run_locust(server, report_dir: Path, *args: str) -> LocustRun:
+def locust_command(host: str, grpc_address: str, report_dir: Path, *args: str, headless: bool = True) -> list[str]:
     if not LOCUST.exists():
         pytest.fail(f"{LOCUST} is missing: run `make locust` (part of `make setup`)")
-    command = [
-        str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "-H", server.base_url, "--grpc-address", server.grpc_address,
+    return [
+        str(LOCUST), "-f", str(LOCUSTFILE), *(["--headless"] if headless else []), "--only-summary",
+        "-H", host, "--grpc-address", grpc_address,
         "--csv", str(report_dir / "locust"), "--html", str(report_dir / "report.html"), *args,
     ]  # fmt: skip
-    # No __pycache__ beside the chart's files: a test never writes into the repository.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=LOCUST_TIMEOUT_SECONDS, cwd=report_dir.parent, env=env)
+
+
+# No __pycache__ beside the chart's files: a test never writes into the repository.
+LOCUST_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_locust(server, report_dir: Path, *args: str, host: str | None = None, grpc_address: str | None = None) -> LocustRun:
+    command = locust_command(host or server.base_url, grpc_address or server.grpc_address, report_dir, *args)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=LOCUST_TIMEOUT_SECONDS, cwd=report_dir.parent, env=LOCUST_ENV)
     return LocustRun(completed, report_dir)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def distributed(processes: int) -> list[str]:
+    """--processes N on a master port of its own (parallel tests, other engineers' runs on this machine)."""
+    port = str(free_port())
+    return ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
 
 
 # shape -> (its arguments and the user, levels the shape may ask for, the peak it must reach)
 SHAPES = {
     "step": (["--shape", "step", "-u", "4", "--step-count", "3"], {2, 3, 4}, 4),
-    "spike": (["--shape", "spike", "-u", "6", "--spike-base-fraction", "0.34", "--spike-fraction", "0.5", "--encoding", "json"], {3, 6}, 6),
+    # A 2.1 s burst: a shorter one can fall between the shape's once-a-second looks, and is refused.
+    "spike": (["--shape", "spike", "-u", "6", "--spike-base-fraction", "0.34", "--spike-fraction", "0.7", "--encoding", "json"], {3, 6}, 6),
     "soak": (["--shape", "soak", "-u", "3", "--protocol", "grpc"], {3}, 3),
     "diurnal": (["--shape", "diurnal", "-u", "6", "--batch-size", "4"], {1, 2, 3, 4, 5, 6}, 6),
 }
@@ -121,7 +144,8 @@ def test_each_shape_runs_against_the_rendered_server_and_writes_its_report(shape
     assert {"locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "report.html", "slo.json"} <= {
         path.name for path in run.report_dir.iterdir()}
     assert run.verdict["passed"] and run.verdict["shape"] == shape
-    assert "SLO gate p95 passed" in run.log and "SLO gate failure-ratio passed" in run.log
+    assert "SLO gate p95 passed" in run.log and "SLO gate failure-ratio passed" in run.log and "SLO gate stall passed" in run.log
+    assert run.verdict["request_timeout_s"] == 1.0  # 4 x the default p99 limit of 250 ms
     assert int(run.aggregated["Request Count"]) > 0 and int(run.aggregated["Failure Count"]) == 0, run.explain()
     assert set(run.levels) <= allowed_levels and peak in run.levels, run.levels
 
@@ -151,3 +175,83 @@ def test_an_unknown_model_stops_the_run_saying_why(server, tmp_path):
     run = run_locust(server, tmp_path / "report", "--model", "no_such_model", "--shape", "soak", "-u", "1", "-t", "2s")
     assert run.returncode == 2, run.explain()
     assert "cannot load no_such_model" in run.log and "HTTP 404" in run.log
+
+
+# --- a server that hangs, what would judge nothing, and the distributed and in-cluster master ---------------------
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_a_server_that_stops_answering_fails_the_run(protocol, server, tmp_path):
+    # The proxy forwards the first ~16 requests, then holds every connection without a byte back. The totals alone
+    # would pass (a few fast answers, and the requests left waiting dropped at the stop): the stall gate fails, a
+    # request times out after 0.8 s ("no answer: ..."), and what was still waiting when the run stopped counts as
+    # failed, with the time it waited, once past the latency limit (--slo-p95-ms 1 here). 0.8 s, not a divisor of
+    # the 5 s run: the request in flight at the stop has waited about 0.2 s, not a few microseconds.
+    upstream = server.base_url.removeprefix("http://") if protocol == "http" else server.grpc_address
+    with StallingProxy(upstream, stall_after_bytes=200_000) as proxy:
+        run = run_locust(server, tmp_path / "report", "--protocol", protocol, "--shape", "soak", "-u", "2", "-t", "5s",
+                         "--slo-stall-s", "2", "--slo-p95-ms", "1", "--request-timeout-s", "0.8", host=proxy.url, grpc_address=proxy.address)
+        stalled = proxy.stalled.is_set()
+    assert stalled and run.returncode == 1, run.explain()
+    assert re.search(r"SLO gate stall FAILED: measured [0-9.]+ s, under 2 s allowed \(--slo-stall-s\)", run.log), run.explain()
+    gates = {gate["name"]: gate for gate in run.verdict["gates"]}
+    assert not gates["stall"]["passed"] and gates["stall"]["measured"] >= 2 and not run.verdict["passed"]
+    assert run.verdict["request_timeout_s"] == 0.8
+    # Locust's own error report, printed after the stop (its CSV files are written once a second, before it).
+    report = run.log[run.log.index("Error report"):]
+    assert "no answer when the run stopped" in report and ("no answer: " in report or protocol == "grpc"), run.explain()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-t", "0s"], "--run-time"),
+    (["--shape", "spike", "-t", "4s"], "spike bursts would last 0.8 s"),
+    (["--slo-p95-ms", "-1"], "--slo-p95-ms -1: 0 or more (0 turns that gate off)"),
+    (["--slo-failure-ratio", "-0.5"], "--slo-failure-ratio -0.5: from 0 to 1"),
+    (["--slo-stall-s", "-2"], "--slo-stall-s -2: 0 or more"),
+])  # fmt: skip
+def test_settings_that_would_judge_nothing_are_refused(args, message, server, tmp_path):
+    run = run_locust(server, tmp_path / "report", "--shape", "soak", "-u", "1", "-t", "2s", *args)
+    assert run.returncode == 2 and message in run.log, run.explain()
+
+
+@pytest.mark.parametrize("abbreviation", ["--slo-fail", "--run", "--slo-p9"])
+def test_options_are_never_abbreviated(abbreviation, server, tmp_path):
+    run = run_locust(server, tmp_path / "report", "--shape", "soak", "-u", "1", "-t", "2s", abbreviation, "0.5")
+    assert run.returncode != 0 and f"unrecognized arguments: {abbreviation}" in run.log, run.explain()
+
+
+def test_a_worker_that_cannot_load_the_model_stops_the_distributed_run_with_exit_2(server, tmp_path):
+    run = run_locust(server, tmp_path / "report", "--model", "no_such_model", "--shape", "soak", "-u", "2", "-t", "3s", *distributed(2))
+    assert run.returncode == 2, run.explain()
+    assert run.verdict["runner"] == "master" and not run.verdict["passed"]
+    assert any("cannot load no_such_model" in error and "HTTP 404" in error for error in run.verdict["setup_errors"]), run.verdict
+
+
+def test_an_autostarted_master_gives_its_verdict_when_the_run_ends_and_keeps_its_ui(server, tmp_path):
+    # As the chart's master runs: --autostart, no --headless, no --autoquit; the process stays up with its web UI.
+    report_dir = tmp_path / "report"
+    command = locust_command(server.base_url, server.grpc_address, report_dir, "--autostart", "--web-host", "127.0.0.1",
+                             "--web-port", str(free_port()), "--shape", "soak", "-u", "2", "-t", "3s", *distributed(1), headless=False)
+    log_path = tmp_path / "master.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path, env=LOCUST_ENV, start_new_session=True)
+    try:
+        deadline = time.monotonic() + LOCUST_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None and not (report_dir / "slo.json").exists():
+            time.sleep(0.1)
+        still_up = process.poll() is None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    log = log_path.read_text(errors="replace")
+    assert (report_dir / "slo.json").exists() and still_up, log[-4000:]
+    verdict = json.loads((report_dir / "slo.json").read_text())
+    assert verdict["passed"] and verdict["runner"] == "master", verdict
+    gate_lines = [line for line in log.splitlines() if "SLO gate" in line]  # what `kubectl logs -f | grep "SLO gate"` shows
+    assert {"requests", "failure-ratio", "p95", "p99", "stall"} == {line.split("SLO gate ")[1].split()[0] for line in gate_lines}, log[-4000:]
+    assert len(gate_lines) == 5  # judged once: not again when the process is stopped

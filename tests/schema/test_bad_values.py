@@ -170,10 +170,20 @@ BAD_VALUES = {
     "batch claim path without a claim": (batch(data={"pvc": {"claimName": ""}}), "batch.data.pvc.claimName"),
     "batch sidecar without models": (batch(target={"mode": "sidecar"}), "batch.sidecar.modelRepository.claimName"),
     "batch sidecar gpus in service mode": (batch(sidecar={"gpu": {"count": 1}}), "batch.sidecar.gpu.count"),
-    "batch sidecar mig profile the gpu lacks": (batch(target={"mode": "sidecar"}, sidecar={"modelRepository": {"claimName": "m"}, "gpu": {"count": 1, "mig": {**MIG, "profile": "1g.5gb"}}}), "batch.sidecar.gpu.mig.profile"),
+    "batch sidecar mig profile the gpu lacks": (batch(target={"mode": "sidecar"}, activeDeadlineSeconds=86400, sidecar={"modelRepository": {"claimName": "m"}, "gpu": {"count": 1, "mig": {**MIG, "profile": "1g.5gb"}}}), "batch.sidecar.gpu.mig.profile"),
     "batch client with a gpu": (batch(client={"resources": {"limits": {"nvidia.com/gpu": 1}}}), "batch.client.resources.limits"),
     "batch priority not below serving": (batch(priorityClass={"value": 0}), "batch.priorityClass.value"),
     "batch unknown key": (batch(shard=4), "batch.shard"),
+    "batch claim mounted over the client's /tmp": (batch(data={"pvc": {"claimName": "d", "mountPath": "/tmp"}}, input={"path": "/tmp/in"}, output={"path": "/tmp/out"}), "batch.data.pvc.mountPath"),
+    "batch claim mounted over the client program": (batch(data={"pvc": {"claimName": "d", "mountPath": "/opt/triton-batch/"}}, input={"path": "/opt/triton-batch/in"}, output={"path": "/opt/triton-batch/out"}), "batch.data.pvc.mountPath"),
+    "batch path with ..": (batch(input={"path": "/data/in/../../etc"}), "batch.input.path"),
+    "batch object-store prefix with ..": (batch(output={"path": "s3://b/out/../../other"}, objectStore={"workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/b"}}}), "batch.output.path"),
+    "batch claim mount path with ..": (batch(data={"pvc": {"claimName": "d", "mountPath": "/data/../tmp"}}, input={"path": "/data/../tmp/in"}, output={"path": "/data/../tmp/out"}), "batch.data.pvc.mountPath"),
+    "batch schedule without a deadline": (batch(schedule="0 2 * * *"), "batch.activeDeadlineSeconds"),
+    "batch sidecar without a deadline": (batch(target={"mode": "sidecar"}, sidecar={"modelRepository": {"claimName": "m"}}), "batch.activeDeadlineSeconds"),
+    "batch deadline shorter than the sidecar's model load": (batch(target={"mode": "sidecar"}, sidecar={"modelRepository": {"claimName": "m"}}, activeDeadlineSeconds=300), "batch.activeDeadlineSeconds"),
+    "batch image decodes above half the client's memory": (batch(client={"maxImagePixels": 100000000}), "batch.client.maxImagePixels"),
+    "batch json line decodes above half the client's memory": (batch(input={"format": "jsonl", "path": "/data/tensors"}, client={"maxLineBytes": 100000000}), "batch.client.maxLineBytes"),
 }
 
 

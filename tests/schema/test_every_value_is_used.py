@@ -238,6 +238,7 @@ NEW_VALUES = {
     "slo.p95Ms": 50,
     "slo.p99Ms": 80,
     "slo.failureRatio": 0.05,
+    "slo.stallSeconds": 30,
     "master.resources": {"requests": {"cpu": "500m"}},
     "workers.resources": {"requests": {"cpu": "2"}},
     # triton-monitoring (standalone; the umbrella's section is `monitoring`)
@@ -332,19 +333,22 @@ def current_value(values: dict, path: str):
 NEW_VALUES["batch"] = {"enabled": True}
 
 # triton-batch: its own contexts and values where its paths would match another chart's (target.*, ...).
-BATCH_SIDECAR = {"target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}}
+# A sidecar or a schedule needs a deadline (a run that hangs would never end).
+BATCH_DEADLINE = {"activeDeadlineSeconds": 86400}
+BATCH_SIDECAR = {"target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}, **BATCH_DEADLINE}
 BATCH_S3 = {"output": {"path": "s3://b/out"}, "objectStore": {"workloadIdentity": {"aws": {"roleArn": ARN}}}}
 CHART_OVERRIDES = {
     "triton-batch": {
         "contexts": {
-            "timeZone": {"schedule": "0 2 * * *"},
-            "cronJob": {"schedule": "0 2 * * *"},
+            "schedule": BATCH_DEADLINE,
+            "timeZone": {"schedule": "0 2 * * *", **BATCH_DEADLINE},
+            "cronJob": {"schedule": "0 2 * * *", **BATCH_DEADLINE},
             "sidecar": BATCH_SIDECAR,
             "sidecar.gpu.tolerateGpuTaint": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
             "sidecar.gpu.products": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
             "sidecar.gpu.mig": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1, "mig": MIG}}}),
             "target.service.httpPort": {"target": {"protocol": "http"}},
-            "target.mode": {"sidecar": {"modelRepository": {"claimName": "models"}}},
+            "target.mode": {"sidecar": {"modelRepository": {"claimName": "models"}}, **BATCH_DEADLINE},
             "data.pvc.mountPath": {"input": {"path": "/data/a/in"}, "output": {"path": "/data/a/out"}},
             "objectStore": BATCH_S3,
             "objectStore.credentials": merged(BATCH_S3, {"objectStore": {"existingSecret": "keys"}}),
@@ -379,6 +383,9 @@ CHART_OVERRIDES = {
             "client.retryMaxSeconds": 10,
             "client.progressIntervalSeconds": 5,
             "client.commitSeconds": 5,
+            "client.decodeConcurrency": 1,
+            "client.maxImagePixels": 16000000,
+            "client.maxLineBytes": 16000000,
             "client.pushgateway": "http://pushgateway.monitoring:9091",
             "client.resources": {"requests": {"cpu": "2"}},
             "client.tmpSizeLimit": "2Gi",

@@ -5,32 +5,49 @@ python3, numpy, pillow and tritonclient[all]; the triton-batch chart mounts this
 in each pod of an Indexed Job. The same file runs locally against a local tritonserver (tests/local).
 
 What it does, for shard JOB_COMPLETION_INDEX of --shards:
-- lists the input (a directory of image files, or JSON Lines files of tensors) and keeps the items whose id hashes
-  to this shard: the assignment depends only on the item's id and the shard count, never on listing order;
+- lists the input (a directory of image files, symlinked folders followed; or JSON Lines files of tensors, read
+  line by line) and keeps the items whose id hashes to this shard: the assignment depends only on the item's id
+  and the shard count, never on listing order. Only this shard's items are kept (for JSON Lines, where each line
+  is and its hash, not the line); the duplicate-id check over the whole input holds 8 bytes per item;
 - builds requests from the model's own metadata and config (input names, datatypes, shapes, max batch size);
-- skips items whose result already exists (a re-run does only what is left), sends the rest with at most
-  --concurrency requests in flight (asyncio gRPC or HTTP), retrying UNAVAILABLE, 5xx and connection errors with
-  exponential backoff;
+- skips items whose result already exists (a re-run does only what is left; a JSON line whose content changed
+  since its result was written is sent again), sends the rest with at most --concurrency requests in flight
+  (asyncio gRPC or HTTP), retrying UNAVAILABLE, 5xx and connection errors with exponential backoff; at most
+  --decode-concurrency items are read and decoded at once, and an image above --max-image-pixels fails alone (a
+  JSON line above --max-line-bytes is refused before anything is sent: without its id it has no shard);
 - commits results in groups (--commit-items, or every --commit-seconds), each group one file or object written
   atomically (a temp file renamed into place; one PUT per object), so a killed pod never leaves half a result and
   loses at most its last uncommitted group, which the next run sends again; items that fail for good get a failure
   record with the reason;
 - at the end writes the shard's results as JSON Lines, its failures as JSON Lines, and a manifest;
 - logs progress every --progress-interval-seconds (done/total, rate, ETA) and, with --pushgateway, pushes the
-  same figures to a Prometheus Pushgateway.
+  same figures to a Prometheus Pushgateway (a push that fails only warns: metrics never fail a run).
 
-Exit codes (the chart's podFailurePolicy acts on them):
+Item ids: an image's path under the input (a name that is not UTF-8 keeps its bytes as Python's surrogate escapes,
+"\\udcXX" in the JSON); a JSON line's "id", required, a string or an integer, always written as a string (1 and
+"1" are the same id, and an input holding both is refused as a duplicate).
+
+Exit codes (the chart's podFailurePolicy acts on them; only 1 and 2 end a shard without a retry):
   0  every item of the shard has a result
-  1  some items failed permanently (listed in the shard's failures file); a retry would give the same answer
-  2  bad configuration (arguments, unknown model, empty input, shard index out of range): nothing was written
+  1  some items failed permanently (listed in the shard's failures file); a retry would give the same answer.
+     Nothing else exits 1: an unexpected error exits 4
+  2  bad configuration (arguments, unknown model, empty input, a JSON line without an id or longer than
+     --max-line-bytes, duplicate ids, output path a file, shard index out of range): nothing was written
   3  the server stayed unavailable past the retries; results so far are kept, a retry of the shard resumes
-  143 stopped by SIGTERM (eviction, preemption, deletion); results so far are kept
+  4  anything else (a full disk, a write or rename that failed, the input changed under the run, a bug): results
+     committed so far are kept, a retry of the shard resumes
+  143 stopped by SIGTERM (eviction, preemption, deletion): no new attempt starts, the requests in flight finish
+     (each within --request-timeout-seconds), their results are committed; a re-run resumes
 
 Output layout under --output:
   parts/shard-<i>-of-<n>/<run>-<k>.jsonl    committed results, one JSON record per line
   failed/shard-<i>-of-<n>/<run>-<k>.jsonl   committed failure records (an item that later succeeds is not a failure)
   shards/shard-<i>-of-<n>.results.jsonl, .failures.jsonl, .manifest.json   written when the shard is complete
-  .partial/shard-<i>-of-<n>/                temp files of a shard in progress (local paths only; emptied at its start)
+  .partial/shard-<i>-of-<n>/<run>/          temp files of one run in progress (local paths only). Each run has its
+                                            own, so two runs of one shard (a manual run beside a scheduled one, an
+                                            old Job's pods still terminating) never remove each other's; a run's
+                                            folder left by a killed pod is removed by a later run once it is
+                                            STALE_PARTIAL_SECONDS old (a live run touches its folder as it goes)
 A shard's parts belong to its index and the shard count: a run with another --shards starts afresh.
 
 Why groups and not a file per item: creating a file costs about as much as an inference here (and far more on
@@ -40,6 +57,7 @@ network filesystems and object stores); a group keeps every guarantee of a singl
 from __future__ import annotations
 
 import argparse
+from array import array as compact_array
 import asyncio
 import contextlib
 import hashlib
@@ -52,23 +70,38 @@ import shutil
 import signal
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-VERSION = "1"
+VERSION = "2"
 log = logging.getLogger("triton-batch")
 
-EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_TERMINATED = 0, 1, 2, 3, 143
+EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_RETRY, EXIT_TERMINATED = 0, 1, 2, 3, 4, 143
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 OBJECT_STORE_SCHEMES = ("s3://", "gs://")
 # Items per request when --batch-size is 0: a full batch of most image models, small enough for any request limit.
 AUTO_BATCH_CAP = 16
+# A run's temp folder untouched this long belongs to a run that is gone (a live run touches it every
+# HEARTBEAT_SECONDS, finishing included), and a later run of the shard removes it. Ten heartbeats: room for a
+# loaded node and for clock skew between nodes and a network filesystem's server.
+HEARTBEAT_SECONDS = 60
+STALE_PARTIAL_SECONDS = 10 * HEARTBEAT_SECONDS
+# Bytes one decode may hold per pixel of its image: the decoded frame (up to 4 bytes a pixel, RGBA) and its
+# conversion to the model's mode (3) side by side, rounded up. --max-image-pixels is the client's decode memory
+# divided by this and by --decode-concurrency; a file larger than this many bytes a pixel is not read at all.
+DECODE_BYTES_PER_PIXEL = 8
+# The same bound for a JSON line, per byte of the line: "0.0," is 4 bytes and parses to a float (24 bytes) and a
+# list slot (8). A line above --max-line-bytes is never held (see list_items).
+DECODE_BYTES_PER_LINE_BYTE = DECODE_BYTES_PER_PIXEL
+READ_CHUNK_BYTES = 1 << 20
 # Triton datatypes as numpy dtypes (tritonclient.utils.triton_to_np_dtype, written out so that this file also
 # reports a datatype it cannot handle by name).
 DATATYPES = {
@@ -86,22 +119,24 @@ class ServerUnavailable(Exception):
     """The server stayed unreachable or overloaded past every retry. Exit 3."""
 
 
+class RetryableError(Exception):
+    """The run cannot go on, and a later run of the shard may (a write that failed, the input changed). Exit 4."""
+
+
 class ItemError(Exception):
-    """One item cannot be turned into a request (unreadable, wrong shape): a permanent failure of that item."""
+    """One item cannot be turned into a request (unreadable, wrong shape, too large): a permanent failure of that item."""
 
 
 # --- storage: a local (PVC) path or an object-store prefix ---------------------------------------------------
 
 
 class LocalStore:
-    """Files under a directory. Writes go to a temp file in <base>/.partial/<owner>/ and are renamed into place:
+    """Files under a directory. Writes go to a temp file in <base>/.partial/<owner>/<run>/ and are renamed into place:
     os.replace is atomic within one filesystem, so a reader (or a re-run after SIGKILL) sees a whole file or none."""
-
-    blocking = False
 
     def __init__(self, base: Path):
         self.base = base
-        self.partial = None
+        self.partial: Path | None = None
 
     def describe(self) -> str:
         return str(self.base)
@@ -111,40 +146,93 @@ class LocalStore:
             return "file"
         return "dir" if self.base.is_dir() else "missing"
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Every file under <base>/<prefix> (names relative to base; hidden ones skipped), folders in name order.
+        Symlinked folders are followed; a folder reached a second time (a link loop, or two links to one folder)
+        is listed once, at its first place, and the others are named in a warning."""
         root = self.base / prefix if prefix else self.base
         if not root.is_dir():
-            return []
-        names = []
-        for directory, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            return
+        seen: dict[tuple[int, int], str] = {}
+        for directory, subdirs, files in os.walk(root, followlinks=True):
             relative = Path(directory).relative_to(self.base)
-            names += [str(relative / name) if str(relative) != "." else name for name in files if not name.startswith(".")]
-        return sorted(names)
+            with contextlib.suppress(OSError):
+                info = os.stat(directory)
+                key = (info.st_dev, info.st_ino)
+                if key in seen:
+                    log.warning("%s is the folder already listed as %s (a symlink loop or a second link): its files are listed once, there",
+                                printable(str(relative)), printable(seen[key]))
+                    subdirs[:] = []
+                    continue
+                seen[key] = str(relative)
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield str(relative / name) if str(relative) != "." else name
 
-    def read(self, name: str) -> bytes:
-        return (self.base / name).read_bytes()
+    def open(self, name: str):
+        return open(self.base / name, "rb")
 
-    def begin(self, owner: str) -> None:
-        """Claims <base>/.partial/<owner>/ for temp files, removing what a killed run of the same owner left."""
-        self.partial = self.base / ".partial" / owner
-        shutil.rmtree(self.partial, ignore_errors=True)
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        """The file's bytes; with `limit`, ItemError when it holds more."""
+        with open(self.base / name, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
+        return data
+
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        with open(self.base / name, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(length)
+
+    def begin(self, owner: str, run: str) -> None:
+        """Claims <base>/.partial/<owner>/<run>/ for this run's temp files, and removes what runs of the same owner
+        that are gone left (their folders untouched for STALE_PARTIAL_SECONDS). A live run's folder is never touched."""
+        owner_dir = self.base / ".partial" / owner
+        self.partial = owner_dir / run
         self.partial.mkdir(parents=True)
+        stale_before = time.time() - STALE_PARTIAL_SECONDS
+        for entry in owner_dir.iterdir():
+            if entry == self.partial:
+                continue
+            with contextlib.suppress(OSError):  # another run may remove it at the same moment
+                if entry.lstat().st_mtime < stale_before:
+                    log.info("removing %s, the temp files of a run of this shard that is gone", entry)
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+
+    def heartbeat(self) -> None:
+        """Marks this run's temp folder as in use (see begin)."""
+        if self.partial is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self.partial)
 
     def end(self) -> None:
         if self.partial is not None:
             shutil.rmtree(self.partial, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                self.partial.parent.rmdir()  # only when no other shard is using it
+            for parent in (self.partial.parent, self.partial.parent.parent):
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only once no other run of the shard, and no other shard, is using it
+            self.partial = None
 
     def write(self, name: str, chunks: Iterable[bytes]) -> None:
+        """One file, whole or not at all. Any failure (a full disk, a temp folder gone, a rename refused) is a
+        RetryableError: what was committed before stays, and a later run writes this again."""
         target = self.base / name
-        target.parent.mkdir(parents=True, exist_ok=True)
         temp = self.partial / f"{uuid.uuid4().hex}.tmp"
-        with open(temp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(temp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+            os.replace(temp, target)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise RetryableError(f"cannot write {target}: {error.strerror or error}") from error
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -155,8 +243,6 @@ class ObjectStore:
     """Objects under an s3:// or gs:// prefix, through pyarrow.fs (the Triton SDK image has no boto3 and no
     google-cloud-storage; see the chart README). One object per write: an object appears whole when its upload
     completes, or not at all, so no temp objects are needed."""
-
-    blocking = True
 
     def __init__(self, uri: str):
         try:
@@ -183,25 +269,41 @@ class ObjectStore:
         info = self.fs.get_file_info(self.root)
         return {self._pafs.FileType.File: "file", self._pafs.FileType.Directory: "dir"}.get(info.type, "missing")
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "") -> Iterator[str]:
         selector = self._pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
         names = [info.path[len(self.root) + 1 :] for info in self.fs.get_file_info(selector) if info.type == self._pafs.FileType.File]
-        return sorted(name for name in names if not any(part.startswith(".") for part in name.split("/")))
+        yield from sorted(name for name in names if not any(part.startswith(".") for part in name.split("/")))
 
-    def read(self, name: str) -> bytes:
+    def open(self, name: str):
+        return self.fs.open_input_stream(self._path(name))
+
+    def read(self, name: str, limit: int | None = None) -> bytes:
         with self.fs.open_input_stream(self._path(name)) as handle:
-            return handle.read()
+            data = handle.read() if limit is None else handle.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
+        return data
 
-    def begin(self, owner: str) -> None:
+    def read_range(self, name: str, offset: int, length: int) -> bytes:
+        with self.fs.open_input_file(self._path(name)) as handle:
+            return handle.read_at(length, offset)
+
+    def begin(self, owner: str, run: str) -> None:
+        pass
+
+    def heartbeat(self) -> None:
         pass
 
     def end(self) -> None:
         pass
 
     def write(self, name: str, chunks: Iterable[bytes]) -> None:
-        with self.fs.open_output_stream(self._path(name)) as handle:
-            for chunk in chunks:
-                handle.write(chunk)
+        try:
+            with self.fs.open_output_stream(self._path(name)) as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+        except OSError as error:
+            raise RetryableError(f"cannot write {self._path(name)}: {error}") from error
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -219,16 +321,38 @@ def open_store(uri: str, what: str) -> LocalStore | ObjectStore:
 # --- items and shards ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     id: str
-    source: str  # file name under the input, for images; "<file>:<line>" for JSON Lines
-    line: bytes | None = None
+    source: str  # where it is, for messages: the file name under the input (images), "<file>:<line>" (JSON Lines)
+    name: str  # the file it is read from, relative to the input ("" for an input that is one object)
+    offset: int = -1  # JSON Lines: where the line starts in that file, and its length in bytes
+    length: int = 0
+    digest: str | None = None  # JSON Lines: sha256 of the line, recorded with its result
+
+
+def id_bytes(item_id: str) -> bytes:
+    """An id as bytes: UTF-8, with a non-UTF-8 file name's surrogate escapes turned back into its own bytes (what
+    os.fsencode does), so a name's bytes decide its shard whatever the locale; a valid UTF-8 id hashes as before."""
+    try:
+        return item_id.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\\ud800" escape: no byte stands for it
+        return item_id.encode("utf-8", "surrogatepass")
 
 
 def shard_of(item_id: str, shards: int) -> int:
     """The stable shard of an item: a hash of its id, so adding or reordering other items never moves it."""
-    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") % shards
+    return int.from_bytes(hashlib.sha256(id_bytes(item_id)).digest()[:8], "big") % shards
+
+
+def id_hash(item_id: str) -> int:
+    """64 bits of an id, for the duplicate check over the whole input (8 bytes an item)."""
+    return int.from_bytes(hashlib.blake2b(id_bytes(item_id), digest_size=8).digest(), "little")
+
+
+def printable(text: str) -> str:
+    """A name for a log line: surrogate escapes of non-UTF-8 bytes shown as \\xNN."""
+    return id_bytes(text).decode("utf-8", "backslashreplace")
 
 
 def shard_name(index: int, shards: int) -> str:
@@ -239,37 +363,93 @@ def shard_name(index: int, shards: int) -> str:
 PART_DIRS = {"results": "parts", "failures": "failed"}
 
 
-def list_items(store, input_format: str) -> Iterator[Item]:
-    """Every item of the input, in a stable order. A single file is read as it is; a directory recursively."""
+def lines_of(stream, chunk_size: int = READ_CHUNK_BYTES, limit: int | None = None) -> Iterator[tuple[int, bytes | None]]:
+    """(offset, line without its newline) of every line of a binary stream, read a chunk at a time (pyarrow's
+    streams have no readline). A line longer than `limit` bytes is never held: it comes as (offset, None)."""
+    offset, pieces, held, over = 0, [], 0, False
+
+    def whole(tail: bytes) -> tuple[bytes | None, int]:
+        size = held + len(tail)
+        if over or (limit is not None and size > limit):
+            return None, size
+        return (b"".join(pieces) + tail if pieces else tail), size
+
+    while True:
+        chunk = stream.read(chunk_size)
+        if not chunk:
+            break
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            line, size = whole(chunk[start:end])
+            pieces, held, over = [], 0, False
+            yield offset, line
+            offset += size + 1
+            start = end + 1
+        if start < len(chunk):
+            rest = chunk[start:]
+            held += len(rest)
+            if limit is not None and held > limit:
+                pieces, over = [], True  # too long already: counted, not kept
+            elif not over:
+                pieces.append(rest)
+    if held or pieces:
+        line, _ = whole(b"")
+        yield offset, line
+
+
+def json_line_id(line: bytes, where: str) -> str:
+    """The "id" of a JSON line as the string it is known by. UsageError (exit 2) when it has none: a line number
+    would give another line's answer to a reordered file."""
+    try:
+        record = json.loads(line)
+    except ValueError as error:
+        raise UsageError(f"{where}: not a JSON object ({error}); every line is {{\"id\": ..., \"inputs\": {{...}}}}") from None
+    if not isinstance(record, dict) or "id" not in record:
+        raise UsageError(f'{where}: no "id"; every JSON line needs its own id (a string or an integer), so that its '
+                         "result stays its own when lines are added, removed or reordered")
+    item_id = record["id"]
+    if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
+        raise UsageError(f'{where}: "id" is {json.dumps(item_id)[:80]}, a {type(item_id).__name__}; use a string or an integer')
+    return str(item_id)
+
+
+def list_items(store, input_format: str, max_line_bytes: int | None = None) -> Iterator[Item]:
+    """Every item of the input, streamed. A single file is read as it is; a directory recursively. JSON Lines are
+    read line by line: an item holds where its line is and the line's hash, never the line. A line longer than
+    `max_line_bytes` is refused (UsageError, exit 2) without being held: its id cannot be read without parsing it
+    whole, and without an id it has no shard."""
     kind = store.kind()
     if kind == "missing":
         raise UsageError(f"--input {store.describe()} does not exist")
     if kind == "file":
         parent = store.base.parent if isinstance(store, LocalStore) else None
-        names = [store.base.name] if parent is not None else [""]
+        names = iter([store.base.name] if parent is not None else [""])
         store = LocalStore(parent) if parent is not None else store
     else:
         names = store.list()
     if input_format == "images":
         for name in names:
             if name.lower().endswith(IMAGE_SUFFIXES):
-                yield Item(id=name, source=name)
+                yield Item(id=name, source=name, name=name)
         return
     for name in names:
         if kind == "dir" and not name.lower().endswith(JSONL_SUFFIXES):
             continue
+        label = name or PurePosixPath(store.describe()).name
         try:
-            data = store.read(name)
+            with store.open(name) as handle:
+                for number, (offset, line) in enumerate(lines_of(handle, limit=max_line_bytes), start=1):
+                    where = f"{label}:{number}"
+                    if line is None:
+                        raise UsageError(f"--input {printable(where)}: the line is longer than --max-line-bytes {max_line_bytes}, the most "
+                                         "one item may hold in the client's memory; split the item, or raise client.maxLineBytes "
+                                         "together with client.resources.limits.memory")
+                    if not line.strip():
+                        continue
+                    yield Item(id=json_line_id(line, f"--input {printable(where)}"), source=where, name=name,
+                               offset=offset, length=len(line), digest=hashlib.sha256(line).hexdigest())
         except OSError as error:
-            raise UsageError(f"--input {store.describe()}/{name}: cannot read it: {error.strerror or error}") from None
-        for number, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                continue
-            item_id = None
-            with contextlib.suppress(ValueError, AttributeError):
-                item_id = json.loads(line).get("id")
-            label = name or PurePosixPath(store.describe()).name
-            yield Item(id=str(item_id) if item_id is not None else f"{label}:{number}", source=f"{label}:{number}", line=line)
+            raise UsageError(f"--input {store.describe()}/{name}: cannot read it: {getattr(error, 'strerror', None) or error}") from None
 
 
 # --- the model -----------------------------------------------------------------------------------------------
@@ -311,9 +491,13 @@ def model_spec(metadata: dict, config: dict, name: str, version: str) -> ModelSp
 
 class ImageDecoder:
     """Image files into the model's one input: decoded with Pillow, converted to its channels, resized to its
-    height and width, laid out channels-first or -last as its dims say, scaled (1/255 for float inputs)."""
+    height and width, laid out channels-first or -last as its dims say, scaled (1/255 for float inputs).
 
-    def __init__(self, model: ModelSpec, scale: float):
+    Memory: an image above `max_pixels` fails alone with the reason, checked from its header before any pixel is
+    decoded (Pillow's own bomb check is set to the same limit and made an error), and a file above
+    max_pixels x DECODE_BYTES_PER_PIXEL bytes is not read; the run decodes at most --decode-concurrency at once."""
+
+    def __init__(self, model: ModelSpec, scale: float, max_pixels: int):
         if len(model.inputs) != 1:
             raise UsageError(f"model {model.name} has {len(model.inputs)} inputs ({', '.join(t.name for t in model.inputs)}); "
                              "images feed a model with one image input: use --input-format jsonl")
@@ -328,13 +512,20 @@ class ImageDecoder:
         self.size = (width, height)  # -1: keep the image's own
         self.dtype = DATATYPES[self.tensor.datatype]
         self.scale = scale if np.issubdtype(self.dtype, np.floating) else 1.0
+        self.max_pixels = max_pixels
+        self.max_file_bytes = max_pixels * DECODE_BYTES_PER_PIXEL
         from PIL import Image  # the SDK image has pillow; imported here so JSON Lines runs need none
 
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         self._image = Image
 
     def decode(self, data: bytes) -> dict[str, np.ndarray]:
         try:
             with self._image.open(io.BytesIO(data)) as image:
+                pixels = image.width * image.height
+                if pixels > self.max_pixels:
+                    raise ItemError(self.too_large(f"{image.width}x{image.height} = {pixels} pixels"))
                 if image.mode != self.mode:
                     image = image.convert(self.mode)
                 width = image.width if self.size[0] == -1 else self.size[0]
@@ -342,7 +533,9 @@ class ImageDecoder:
                 if (width, height) != image.size:
                     image = image.resize((width, height), self._image.Resampling.BILINEAR)
                 pixels = np.asarray(image)
-        except (OSError, ValueError, self._image.DecompressionBombError) as error:
+        except (self._image.DecompressionBombError, self._image.DecompressionBombWarning) as error:
+            raise ItemError(self.too_large(str(error))) from None
+        except (OSError, ValueError) as error:
             raise ItemError(f"not a readable image: {error}") from None
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
@@ -351,6 +544,10 @@ class ImageDecoder:
         if self.scale != 1.0:  # one pass: scaled, converted and laid out contiguously
             return {self.tensor.name: np.multiply(pixels, self.scale, dtype=self.dtype)}
         return {self.tensor.name: np.ascontiguousarray(pixels, dtype=self.dtype)}
+
+    def too_large(self, detail: str) -> str:
+        return (f"image too large: {detail}; --max-image-pixels {self.max_pixels} is the most one decode may hold in "
+                "the client's memory (raise client.maxImagePixels together with client.resources.limits.memory)")
 
 
 class JsonLinesDecoder:
@@ -519,14 +716,57 @@ def push_metrics(url: str, job: str, shard: int, metrics: dict[str, float]) -> N
         response.read()
 
 
+def pushgateway_problem(url: str) -> str | None:
+    """What is wrong with a Pushgateway URL, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as error:
+        return str(error)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http:// or https:// URL with a host"
+    return None
+
+
+class Pusher:
+    """Progress to a Pushgateway, off the event loop. Metrics never fail a run: a push that fails for any reason (no
+    answer, an answer that is not HTTP, a malformed URL) is a warning, logged once per distinct reason."""
+
+    def __init__(self, url: str, job: str, shard: int):
+        self.url, self.job, self.shard = url, job, shard
+        self.last_error: str | None = None
+        problem = pushgateway_problem(url) if url else None
+        if problem:
+            log.warning("cannot push metrics to %s: %s; the run goes on without pushing", url, problem)
+            self.url = ""
+
+    async def push(self, metrics: dict[str, float]) -> None:
+        if not self.url:
+            return
+        try:
+            await asyncio.to_thread(push_metrics, self.url, self.job, self.shard, metrics)
+        except Exception as error:  # noqa: BLE001 - http.client raises InvalidURL, BadStatusLine, ... besides OSError
+            message = f"{type(error).__name__}: {error}"
+            if message != self.last_error:
+                log.warning("cannot push metrics to %s: %s (the run goes on; the same failure again is not logged)", self.url, message)
+            self.last_error = message
+        else:
+            self.last_error = None
+
+
 class Run:
     def __init__(self, args: argparse.Namespace, shard: int):
         self.args = args
         self.shard = shard
         self.shard_label = shard_name(shard, args.shards)
+        # Unique per run, ordered by start time: part names, and this run's temp folder.
+        self.run_id = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
+        self.part_number = 0
         self.stop = asyncio.Event()
         self.unavailable: ServerUnavailable | None = None
+        self.failure: BaseException | None = None
         self.version_seen: set[str] = set()
+        self.pusher = Pusher(args.pushgateway, args.metrics_job, shard)
 
     # --- the parts that write: results and failures are committed in groups, each group one atomic file ---
 
@@ -547,18 +787,15 @@ class Run:
                 continue
             self.part_number += 1
             name = f"{PART_DIRS[kind]}/{self.shard_label}/{self.run_id}-{self.part_number:06d}.jsonl"
-            if self.output.blocking:
-                await asyncio.to_thread(self.output.write, name, lines)
-            else:
-                self.output.write(name, lines)
+            await asyncio.to_thread(self.output.write, name, lines)
 
-    async def succeed(self, item: Item, outputs: dict, version: str) -> None:
-        self.record("results", {"id": item.id, "model": self.model.name, "model_version": version, "outputs": outputs})
+    async def succeed(self, item: Item, outputs: dict, version: str, digest: str | None) -> None:
+        self.record("results", {"id": item.id, "model": self.model.name, "model_version": version, "input_sha256": digest, "outputs": outputs})
         self.progress.done += 1
         await self.commit()
 
     async def fail(self, item: Item, reason: str, attempts: int) -> None:
-        log.warning("item %s failed: %s", item.id, reason)
+        log.warning("item %s failed: %s", printable(item.id), reason)
         self.record("failures", {"id": item.id, "source": item.source, "reason": reason, "attempts": attempts})
         self.progress.failed += 1
         await self.commit()
@@ -577,22 +814,42 @@ class Run:
                 continue
             yield name, records
 
+    def result_key(self, record: dict) -> tuple[str, str | None]:
+        """What a result answers: its id, and for JSON Lines the hash of the line it was computed from, so that a
+        line whose content changed is sent again. An image counts by its id alone (re-reading every image at each
+        resume would double the reads): write a changed image under a new name, or remove its result."""
+        return record["id"], record.get("input_sha256") if self.args.input_format == "jsonl" else None
+
     # --- requests ---
 
-    def load(self, item: Item) -> dict[str, np.ndarray]:
-        if item.line is not None:
-            return self.decoder.decode(item.line)
+    def load(self, item: Item) -> tuple[dict[str, np.ndarray], str]:
+        """The item's tensors, and the sha256 of the bytes they come from."""
+        if item.digest is not None:  # a JSON line: read back from where the listing saw it
+            try:
+                line = self.reader.read_range(item.name, item.offset, item.length)
+            except OSError as error:
+                raise RetryableError(f"cannot read {item.source} again: {error}") from error
+            if hashlib.sha256(line).hexdigest() != item.digest:
+                raise RetryableError(f"{item.source} changed after the input was listed; a new run lists it again")
+            return self.decoder.decode(line), item.digest
         try:
-            data = self.input.read(item.source)
+            data = self.reader.read(item.name, self.decoder.max_file_bytes)
         except OSError as error:
             raise ItemError(f"cannot read {item.source}: {error.strerror or error}") from None
-        return self.decoder.decode(data)
+        return self.decoder.decode(data), hashlib.sha256(data).hexdigest()
 
-    async def send(self, items: list[Item], arrays: list[dict]) -> None:
-        """One request for `items`, retried; a batch that fails for good is split so one bad item fails alone."""
+    async def pause(self, seconds: float) -> None:
+        """Sleeps, or less when the run is stopping."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    async def send(self, items: list[Item], arrays: list[dict], digests: list[str]) -> None:
+        """One request for `items`, retried; a batch that fails for good is split so one bad item fails alone. Once
+        the run is stopping (SIGTERM, or the server gone), no attempt starts: the items keep no record, and the
+        next run sends them."""
         delay = self.args.retry_initial_seconds
         for attempt in range(1, self.args.max_retries + 2):
-            if self.unavailable is not None:
+            if self.stop.is_set():
                 return
             try:
                 outputs, version = await self.triton.infer(self.model, arrays)
@@ -604,17 +861,17 @@ class Run:
                         self.stop.set()
                         return
                     if len(items) > 1:
-                        for item, array in zip(items, arrays):
-                            await self.send([item], [array])
+                        for item, array, digest in zip(items, arrays, digests):
+                            await self.send([item], [array], [digest])
                         return
                     await self.fail(items[0], describe_error(error), attempt)
                     return
-                await asyncio.sleep(min(delay, self.args.retry_max_seconds) * random.uniform(0.5, 1.0))
+                await self.pause(min(delay, self.args.retry_max_seconds) * random.uniform(0.5, 1.0))
                 delay *= 2
                 continue
             self.version_seen.add(version)
-            for item, item_outputs in zip(items, outputs):
-                await self.succeed(item, item_outputs, version)
+            for item, item_outputs, digest in zip(items, outputs, digests):
+                await self.succeed(item, item_outputs, version, digest)
             return
 
     async def worker(self, queue: asyncio.Queue) -> None:
@@ -623,23 +880,28 @@ class Run:
                 chunk = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            loaded: dict[tuple, tuple[list[Item], list[dict]]] = {}
+            loaded: dict[tuple, tuple[list[Item], list[dict], list[str]]] = {}
             for item in chunk:
+                if self.stop.is_set():
+                    return  # what is left of the chunk has no record: the next run sends it
                 try:
-                    arrays = await asyncio.to_thread(self.load, item) if self.input.blocking else self.load(item)
+                    async with self.decodes:  # reads and decodes off the event loop, at most --decode-concurrency at once
+                        arrays, digest = await asyncio.to_thread(self.load, item)
                 except ItemError as error:
                     await self.fail(item, str(error), 0)
                     continue
                 shape = tuple((name, a.shape) for name, a in sorted(arrays.items()))
-                loaded.setdefault(shape, ([], []))
-                loaded[shape][0].append(item)
-                loaded[shape][1].append(arrays)
-            for items, arrays in loaded.values():  # one request per shape: a batch stacks equal shapes only
-                await self.send(items, arrays)
+                group = loaded.setdefault(shape, ([], [], []))
+                group[0].append(item)
+                group[1].append(arrays)
+                group[2].append(digest)
+            for items, arrays, digests in loaded.values():  # one request per shape: a batch stacks equal shapes only
+                await self.send(items, arrays, digests)
 
     async def report(self) -> None:
-        """Progress every --progress-interval-seconds; between lines, commits a buffer that has waited long enough."""
-        tick = min(self.args.progress_interval_seconds, self.args.commit_seconds)
+        """Progress every --progress-interval-seconds; between lines, commits a buffer that has waited long enough
+        A commit that fails stops the run (and is raised by _execute)."""
+        tick = min(self.args.progress_interval_seconds, self.args.commit_seconds, HEARTBEAT_SECONDS)
         last = time.monotonic()
         while True:
             try:
@@ -647,39 +909,66 @@ class Run:
                 return
             except asyncio.TimeoutError:
                 pass
-            await self.commit()
+            try:
+                await self.commit()
+            except Exception as error:  # noqa: BLE001 - raised again by _execute, after the workers stop
+                self.failure = error
+                self.stop.set()
+                return
             if time.monotonic() - last >= self.args.progress_interval_seconds:
                 last = time.monotonic()
-                self.log_progress()
+                log.info(self.progress.line(self.shard_label))
+                await self.pusher.push(self.progress.metrics())
 
-    def log_progress(self) -> None:
-        log.info(self.progress.line(self.shard_label))
-        if self.args.pushgateway:
-            try:
-                push_metrics(self.args.pushgateway, self.args.metrics_job, self.shard, self.progress.metrics())
-            except OSError as error:
-                log.warning("cannot push metrics to %s: %s", self.args.pushgateway, error)
+    async def heartbeat(self) -> None:
+        """Marks this run's temp folder as in use until the run ends (see LocalStore.begin)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.to_thread(self.output.heartbeat)
 
     # --- the whole shard ---
 
+    def shard_items(self) -> tuple[list[Item], int]:
+        """This shard's items, sorted by id, and the number of items in the whole input. Streams the input once,
+        keeping this shard's items and 8 bytes of every id's hash; a repeated hash is looked at again by name."""
+        hashes = compact_array("Q")
+        mine = []
+        for item in list_items(self.input, self.args.input_format, self.args.max_line_bytes):
+            hashes.append(id_hash(item.id))
+            if shard_of(item.id, self.args.shards) == self.shard:
+                mine.append(item)
+        ordered = np.sort(np.frombuffer(hashes, dtype=np.uint64)) if len(hashes) else np.empty(0, dtype=np.uint64)
+        repeated = set(np.unique(ordered[1:][ordered[1:] == ordered[:-1]]).tolist())
+        if repeated:
+            first: dict[str, str] = {}
+            for item in list_items(self.input, self.args.input_format, self.args.max_line_bytes):
+                if id_hash(item.id) in repeated:
+                    if item.id in first:
+                        raise UsageError(f"--input {self.input.describe()}: item id {printable(item.id)!r} occurs more than once "
+                                         f"({printable(first[item.id])} and {printable(item.source)}); ids must be unique, and are "
+                                         'compared as strings (1 and "1" are the same id)')
+                    first[item.id] = item.source
+            # Only different ids whose hashes collide: no duplicate.
+        mine.sort(key=lambda item: item.id)
+        return mine, len(hashes)
+
     async def prepare(self) -> list[Item]:
-        """Everything that can refuse the run, before anything is written: the input, the server, the model."""
+        """Everything that can refuse the run, before anything is written: the input, the output, the server, the model."""
         args = self.args
         self.input = open_store(args.input, "input")
         self.output = open_store(args.output, "output")
-        if args.input_format == "images" and self.input.kind() == "file":
+        input_kind = self.input.kind()
+        if args.input_format == "images" and input_kind == "file":
             raise UsageError(f"--input {self.input.describe()} is one file; images are read from a directory (or prefix) of image files")
-        every = list(list_items(self.input, args.input_format))
-        if not every:
+        if self.output.kind() == "file":
+            raise UsageError(f"--output {self.output.describe()} is a file; results are written under a directory (or prefix): "
+                             "name one, or move the file away")
+        # Items are read from where they were listed: a single local file's folder, else the input itself.
+        self.reader = LocalStore(self.input.base.parent) if input_kind == "file" and isinstance(self.input, LocalStore) else self.input
+        items, self.input_items = await asyncio.to_thread(self.shard_items)
+        if not self.input_items:
             suffixes = IMAGE_SUFFIXES if args.input_format == "images" else JSONL_SUFFIXES
             raise UsageError(f"--input {self.input.describe()} holds no {args.input_format} items ({', '.join(suffixes)})")
-        seen: set[str] = set()
-        for item in every:
-            if item.id in seen:
-                raise UsageError(f"--input {self.input.describe()}: item id {item.id!r} occurs more than once ({item.source}); ids must be unique")
-            seen.add(item.id)
-        self.input_items = len(every)
-        items = sorted((item for item in every if shard_of(item.id, args.shards) == self.shard), key=lambda item: item.id)
         self.triton = Triton(args.url, args.protocol, args.request_timeout_seconds, args.concurrency)
         deadline = time.monotonic() + args.wait_ready_seconds
         while not await self.triton.ready():
@@ -697,17 +986,24 @@ class Run:
             args.batch_size = max(1, min(self.model.max_batch_size, AUTO_BATCH_CAP))
         if args.batch_size > max(self.model.max_batch_size, 1):
             raise UsageError(f"--batch-size {args.batch_size} is above the model's max_batch_size {self.model.max_batch_size}")
-        self.decoder = ImageDecoder(self.model, args.image_scale) if args.input_format == "images" else JsonLinesDecoder(self.model)
+        if args.input_format == "images":
+            self.decoder = ImageDecoder(self.model, args.image_scale, args.max_image_pixels)
+        else:
+            self.decoder = JsonLinesDecoder(self.model)
         return items
 
     async def execute(self) -> int:
         self.triton = None
         try:
             items = await self.prepare()
-            self.output.begin(self.shard_label)
+            self.output.begin(self.shard_label, self.run_id)
+            heartbeat = asyncio.create_task(self.heartbeat())
             try:
                 return await self._execute(items)
             finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
                 self.output.end()
         finally:
             if self.triton is not None:
@@ -717,14 +1013,14 @@ class Run:
         args = self.args
         self.buffers = {"results": [], "failures": []}
         self.committed_at = time.monotonic()
-        self.run_id, self.part_number = f"{int(time.time() * 1000):013d}", 0
-        done_ids = {record["id"] for _, records in self.read_parts("results") for record in records}
-        pending = [item for item in items if item.id not in done_ids]
-        done = [item for item in items if item.id in done_ids]
-        self.progress = Progress(total=len(items), already_done=len(done))
+        self.decodes = asyncio.Semaphore(args.decode_concurrency)
+        done_keys = {self.result_key(record) for _, records in self.read_parts("results") for record in records}
+        pending = [item for item in items if (item.id, item.digest) not in done_keys]
+        self.progress = Progress(total=len(items), already_done=len(items) - len(pending))
         log.info("%s: %d items (of %d in the input's %d shards), %d already done, %d to send to %s %s over %s, "
                  "%d in flight, %d per request", self.shard_label, len(items), self.input_items, args.shards,
-                 len(done), len(pending), args.model, self.model.version or "latest", args.protocol, args.concurrency, args.batch_size)
+                 self.progress.already_done, len(pending), args.model, self.model.version or "latest", args.protocol,
+                 args.concurrency, args.batch_size)
         queue: asyncio.Queue = asyncio.Queue()
         for start in range(0, len(pending), args.batch_size):
             queue.put_nowait(pending[start : start + args.batch_size])
@@ -732,31 +1028,41 @@ class Run:
         terminated = asyncio.Event()
 
         def on_sigterm() -> None:
-            log.warning("SIGTERM: finishing the requests in flight, then stopping; a re-run resumes")
+            log.warning("SIGTERM: no new request starts; the requests in flight finish and their results are committed; a re-run resumes")
             terminated.set()
             self.stop.set()
 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         reporter = asyncio.create_task(self.report())
-        await asyncio.gather(*(self.worker(queue) for _ in range(args.concurrency)))
-        self.stop.set()
-        await reporter
+        workers = [asyncio.create_task(self.worker(queue)) for _ in range(args.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            self.stop.set()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, reporter, return_exceptions=True)
+        if self.failure is not None:
+            raise self.failure
         await self.commit(force=True)
-        self.log_progress()
+        log.info(self.progress.line(self.shard_label))
         if self.unavailable is not None:
+            await self.pusher.push(self.progress.metrics())
             log.error("%s: the server is unavailable: %s. %d results kept; a retry of this shard resumes.",
                       self.shard_label, self.unavailable, self.progress.already_done + self.progress.done)
             return EXIT_UNAVAILABLE
         if terminated.is_set():
             return EXIT_TERMINATED
-        return await asyncio.to_thread(self.finish, items)
+        code = await asyncio.to_thread(self.finish, items)
+        await self.pusher.push(self.progress.metrics())
+        return code
 
     def finish(self, items: list[Item]) -> int:
         """The shard's results and failures as JSON Lines (one line per item: its result, or its latest failure
         when it has none), then its manifest."""
         base = f"shards/{self.shard_label}"
-        shard_ids = {item.id for item in items}
+        wanted = {item.id: item.digest for item in items}
         result_parts = [name for name, _ in self.read_parts("results")]
         latest_failure: dict[str, bytes] = {}
         for _, records in self.read_parts("failures"):
@@ -767,13 +1073,13 @@ class Run:
         def results() -> Iterator[bytes]:
             for name in result_parts:
                 for line in self.output.read(name).splitlines():
-                    record_id = json.loads(line)["id"]
-                    if record_id in shard_ids and record_id not in succeeded_ids:
+                    record_id, digest = self.result_key(json.loads(line))
+                    if record_id in wanted and record_id not in succeeded_ids and digest == wanted[record_id]:
                         succeeded_ids.add(record_id)
                         yield line + b"\n"
 
         self.output.write(f"{base}.results.jsonl", results())
-        failed = {item_id: line for item_id, line in latest_failure.items() if item_id in shard_ids and item_id not in succeeded_ids}
+        failed = {item_id: line for item_id, line in latest_failure.items() if item_id in wanted and item_id not in succeeded_ids}
         self.output.write(f"{base}.failures.jsonl", [failed[item_id] for item_id in sorted(failed)])
         manifest = {
             "shard": self.shard, "shards": self.args.shards, "model": self.model.name,
@@ -781,7 +1087,7 @@ class Run:
             "input": self.input.describe(), "input_format": self.args.input_format, "output": self.output.describe(),
             "items": len(items), "succeeded": len(succeeded_ids), "failed": len(failed),
             "sent_this_run": self.progress.done + self.progress.failed, "already_done": self.progress.already_done,
-            "results": f"{base}.results.jsonl", "failures": f"{base}.failures.jsonl",
+            "results": f"{base}.results.jsonl", "failures": f"{base}.failures.jsonl", "run": self.run_id,
             "elapsed_seconds": round(time.monotonic() - self.progress.started, 3), "client_version": VERSION,
         }  # fmt: skip
         self.output.write(f"{base}.manifest.json", [json.dumps(manifest, indent=2).encode() + b"\n"])
@@ -791,7 +1097,7 @@ class Run:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--url", required=True, help="host:port of Triton's gRPC or HTTP listener")
     parser.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
     parser.add_argument("--model", required=True)
@@ -810,6 +1116,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--request-timeout-seconds", type=float, default=60.0)
     parser.add_argument("--wait-ready-seconds", type=float, default=300.0, help="how long to wait for the server to be ready")
     parser.add_argument("--image-scale", type=float, default=1 / 255, help="pixel scale for float image inputs")
+    parser.add_argument("--decode-concurrency", type=int, default=2, help="items read and decoded at once")
+    parser.add_argument("--max-image-pixels", type=int, default=32_000_000,
+                        help=f"largest image (width x height) decoded; one decode holds up to {DECODE_BYTES_PER_PIXEL} bytes a pixel")
+    parser.add_argument("--max-line-bytes", type=int, default=32_000_000,
+                        help=f"longest JSON line read; parsing one holds up to {DECODE_BYTES_PER_LINE_BYTE} times its bytes (floats as Python objects)")
     parser.add_argument("--progress-interval-seconds", type=float, default=30.0)
     parser.add_argument("--commit-items", type=int, default=256, help="results written together, as one atomic part")
     parser.add_argument("--commit-seconds", type=float, default=10.0, help="longest a result waits before its part is written")
@@ -828,6 +1139,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         (args.concurrency >= 1, f"--concurrency {args.concurrency}: at least 1"),
         (args.batch_size >= 0, f"--batch-size {args.batch_size}: 0 (the model's maximum) or more"),
         (args.max_retries >= 0, f"--max-retries {args.max_retries}: 0 or more"),
+        (args.decode_concurrency >= 1, f"--decode-concurrency {args.decode_concurrency}: at least 1"),
+        (args.max_image_pixels >= 1, f"--max-image-pixels {args.max_image_pixels}: at least 1"),
+        (args.max_line_bytes >= 1, f"--max-line-bytes {args.max_line_bytes}: at least 1"),
         (args.progress_interval_seconds > 0, f"--progress-interval-seconds {args.progress_interval_seconds}: above 0"),
         (args.commit_items >= 1, f"--commit-items {args.commit_items}: at least 1"),
         (args.commit_seconds > 0, f"--commit-seconds {args.commit_seconds}: above 0"),
@@ -844,6 +1158,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.suppress(AttributeError, ValueError):  # a non-UTF-8 file name in a log line never stops the run
+        sys.stdout.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -857,6 +1173,12 @@ def main(argv: list[str] | None = None) -> int:
     except ServerUnavailable as error:
         log.error("the server is unavailable: %s; nothing was sent", error)
         return EXIT_UNAVAILABLE
+    except RetryableError as error:
+        log.error("%s; results committed so far are kept, and a retry of this shard resumes (exit %d)", error, EXIT_RETRY)
+        return EXIT_RETRY
+    except Exception:  # noqa: BLE001 - exit 1 means items that failed for good, never a crash
+        log.exception("unexpected error; results committed so far are kept, and a retry of this shard resumes (exit %d)", EXIT_RETRY)
+        return EXIT_RETRY
 
 
 if __name__ == "__main__":

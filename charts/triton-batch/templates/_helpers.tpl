@@ -12,6 +12,10 @@ own: the client's arguments, the Triton sidecar, and the pod and Job specs that 
 {{/* The name of the client container: the Job's podFailurePolicy reads its exit code. */}}
 {{- define "triton-batch.clientContainer" -}}batch{{- end -}}
 
+{{/* Bytes one decode may hold per image pixel, and per byte of a JSON line: DECODE_BYTES_PER_PIXEL and
+DECODE_BYTES_PER_LINE_BYTE of files/batch_infer.py (a test keeps them equal). */}}
+{{- define "triton-batch.decodeBytesPerPixel" -}}8{{- end -}}
+
 {{/* Where the sidecar's model repository claim is mounted. */}}
 {{- define "triton-batch.sidecar.modelsDir" -}}/models{{- end -}}
 
@@ -68,38 +72,44 @@ stack's own server Service, named by the one server-identity helper (release nam
 {{- end -}}
 
 {{/*
-The client container's args: the program, then its flags, one per item. No command: the SDK image's
-ENTRYPOINT (/opt/nvidia/nvidia_entrypoint.sh) runs first and execs these. The shard index is not a flag: the
-Indexed Job sets JOB_COMPLETION_INDEX in every container of a shard's pod.
+The client container's args: the program, then its flags, one per item, each quoted (a path may hold " #", which
+YAML would read as a comment). No command: the SDK image's ENTRYPOINT (/opt/nvidia/nvidia_entrypoint.sh) runs
+first and execs these. The shard index is not a flag: the Indexed Job sets JOB_COMPLETION_INDEX in every container
+of a shard's pod.
 */}}
 {{- define "triton-batch.client.args" -}}
 {{- $v := .ctx.Values -}}
 {{- $c := $v.client -}}
-- python3
-- {{ include "triton-batch.clientDir" . }}/batch_infer.py
-- --url={{ include "triton-batch.targetAddress" . }}
-- --protocol={{ $v.target.protocol }}
-- --model={{ $v.target.model }}
-{{- with $v.target.modelVersion }}
-- --model-version={{ . }}
-{{- end }}
-- --input={{ $v.input.path }}
-- --input-format={{ $v.input.format }}
-- --output={{ $v.output.path }}
-- --shards={{ $v.shards | int }}
-- --concurrency={{ $c.concurrency | int }}
-- --batch-size={{ $c.batchSize | int }}
-- --max-retries={{ $c.maxRetries | int }}
-- --retry-initial-seconds={{ $c.retryInitialSeconds }}
-- --retry-max-seconds={{ $c.retryMaxSeconds }}
-- --request-timeout-seconds={{ $c.requestTimeoutSeconds }}
-- --wait-ready-seconds={{ $c.waitReadySeconds }}
-- --commit-items={{ $c.commitItems | int }}
-- --commit-seconds={{ $c.commitSeconds }}
-- --progress-interval-seconds={{ $c.progressIntervalSeconds }}
+{{- $flags := list
+  (printf "--url=%s" (include "triton-batch.targetAddress" .))
+  (printf "--protocol=%s" $v.target.protocol)
+  (printf "--model=%s" $v.target.model) -}}
+{{- with $v.target.modelVersion }}{{ $flags = append $flags (printf "--model-version=%s" (toString .)) }}{{ end -}}
+{{- $flags = concat $flags (list
+  (printf "--input=%s" $v.input.path)
+  (printf "--input-format=%s" $v.input.format)
+  (printf "--output=%s" $v.output.path)
+  (printf "--shards=%d" ($v.shards | int))
+  (printf "--concurrency=%d" ($c.concurrency | int))
+  (printf "--batch-size=%d" ($c.batchSize | int))
+  (printf "--max-retries=%d" ($c.maxRetries | int))
+  (printf "--retry-initial-seconds=%v" $c.retryInitialSeconds)
+  (printf "--retry-max-seconds=%v" $c.retryMaxSeconds)
+  (printf "--request-timeout-seconds=%v" $c.requestTimeoutSeconds)
+  (printf "--wait-ready-seconds=%v" $c.waitReadySeconds)
+  (printf "--decode-concurrency=%d" ($c.decodeConcurrency | int))
+  (printf "--max-image-pixels=%d" ($c.maxImagePixels | int64))
+  (printf "--max-line-bytes=%d" ($c.maxLineBytes | int64))
+  (printf "--commit-items=%d" ($c.commitItems | int))
+  (printf "--commit-seconds=%v" $c.commitSeconds)
+  (printf "--progress-interval-seconds=%v" $c.progressIntervalSeconds)) -}}
 {{- with $c.pushgateway }}
-- --pushgateway={{ . }}
-- --metrics-job={{ include "triton-common.names.fullname" $ }}
+{{- $flags = concat $flags (list (printf "--pushgateway=%s" .) (printf "--metrics-job=%s" (include "triton-common.names.fullname" $))) -}}
+{{- end -}}
+- python3
+- {{ printf "%s/batch_infer.py" (include "triton-batch.clientDir" .) | quote }}
+{{- range $flags }}
+- {{ . | quote }}
 {{- end }}
 {{- end -}}
 
@@ -247,7 +257,9 @@ spec:
   {{- with include "triton-batch.priorityClassName" . }}
   priorityClassName: {{ . }}
   {{- end }}
-  # The client finishes the requests in flight after SIGTERM (each bounded by its timeout), then exits.
+  # After SIGTERM the client starts no new attempt (no retry, no backoff): the requests in flight finish, each
+  # within one request timeout, then their results are committed. One timeout, not timeout x attempts, plus 30 s
+  # for that last commit.
   terminationGracePeriodSeconds: {{ add (int $v.client.requestTimeoutSeconds) 30 }}
   {{- with include "triton-common.images.pullSecrets" (dict "ctx" $ctx) }}
   {{- . | nindent 2 }}

@@ -19,10 +19,24 @@ renders nothing.
 {{- include "triton-common.validate.fail" (merge (dict "path" "schedule" "message" (printf "carries a time zone (%q); Kubernetes refuses TZ= in a CronJob schedule. Put the zone in %stimeZone." $v.schedule $p)) $fail) -}}
 {{- end -}}
 
+{{- $sidecarMode := eq $v.target.mode "sidecar" -}}
+
 {{- /* Input and output: a path on the data claim, or an object-store prefix with credentials. */ -}}
 {{- $mount := trimSuffix "/" $v.data.pvc.mountPath -}}
+{{- $clientDir := include "triton-batch.clientDir" . -}}
+{{- $taken := dict "" "its root filesystem" "/tmp" "its scratch space (/tmp)" $clientDir (printf "its own program (%s, read-only)" $clientDir) -}}
+{{- $under := ternary $clientDir $mount (hasPrefix (printf "%s/" $clientDir) $mount) -}}
+{{- if and (include "triton-batch.pvc.used" .) (regexMatch "(^|/)\\.\\.(/|$)" $v.data.pvc.mountPath) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "data.pvc.mountPath" "message" (printf "%q has a .. segment: the paths under it are checked as written, so .. could lead elsewhere (/tmp, the client's program). Write it without .., /data for instance." $v.data.pvc.mountPath)) $fail) -}}
+{{- end -}}
+{{- if and (include "triton-batch.pvc.used" .) (hasKey $taken $under) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "data.pvc.mountPath" "message" (printf "%q collides with %s in the client container: the API server refuses two volumes at one path, and a claim over the program would hide it. Mount the claim elsewhere, /data for instance." $v.data.pvc.mountPath (get $taken $under))) $fail) -}}
+{{- end -}}
 {{- range $key := list "input" "output" -}}
 {{- $path := (get $v $key).path -}}
+{{- if regexMatch "(^|/)\\.\\.(/|$)" $path -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.path" $key) "message" (printf "%q has a .. segment: a path is checked against %sdata.pvc.mountPath as written, so .. could lead off the claim. Write it without ..." $path $p)) $fail) -}}
+{{- end -}}
 {{- if not (include "triton-batch.isObjectStore" $path) -}}
 {{- if not $v.data.pvc.claimName -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "data.pvc.claimName" "message" (printf "is empty while %s%s.path %q is a path on it. Name the existing PersistentVolumeClaim that holds it (ReadWriteMany when shards run on several nodes), or use an s3:// or gs:// prefix." $p $key $path)) $fail) -}}
@@ -61,7 +75,7 @@ renders nothing.
 
 {{- /* The target: a sidecar needs its own models; GPUs and a model claim mean nothing without one. */ -}}
 {{- $sidecar := $v.sidecar -}}
-{{- if eq $v.target.mode "sidecar" -}}
+{{- if $sidecarMode -}}
 {{- if not (include "triton-common.validate.kubeAtLeast" (dict "ctx" .ctx "minor" 29)) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "target.mode" "message" (printf "sidecar needs native sidecar containers (SidecarContainers: beta and on by default from Kubernetes 1.29), and this render targets %s. Below 1.29 the API server drops an init container's restartPolicy, so the sidecar Triton would hold the pod in its init phase forever. Use target.mode service." .ctx.Capabilities.KubeVersion.Version)) $fail) -}}
 {{- end -}}
@@ -85,6 +99,17 @@ renders nothing.
 {{- end -}}
 {{- end -}}
 
+{{- /* Decodes: what --decode-concurrency decodes of the largest item (an image of --max-image-pixels, a JSON line of
+--max-line-bytes) may hold must fit the client's memory. */ -}}
+{{- $limit := (($v.client.resources | default dict).limits | default dict).memory -}}
+{{- $images := eq $v.input.format "images" -}}
+{{- $itemPath := ternary "client.maxImagePixels" "client.maxLineBytes" $images -}}
+{{- $item := ternary (int64 $v.client.maxImagePixels) (int64 $v.client.maxLineBytes) $images -}}
+{{- $decodeBytes := mul (int $v.client.decodeConcurrency) $item (include "triton-batch.decodeBytesPerPixel" .) -}}
+{{- if and $limit (gt (float64 $decodeBytes) (divf (include "triton-common.quantity.value" $limit | float64) 2)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" $itemPath "message" (printf "%d x %sclient.decodeConcurrency %d x %s bytes a%s = %d bytes of decodes is above half of %sclient.resources.limits.memory %s (the other half is Python, tritonclient and the buffers). Lower them, or raise the limit." $item $p (int $v.client.decodeConcurrency) (include "triton-batch.decodeBytesPerPixel" .) (ternary " pixel" " line byte" $images) (int64 $decodeBytes) $p (toString $limit))) $fail) -}}
+{{- end -}}
+
 {{- /* GPUs come only from sidecar.gpu, which brings the toleration and node affinity along. */ -}}
 {{- range $section := list "client.resources" "sidecar.resources" -}}
 {{- $resources := ternary $v.client.resources $sidecar.resources (eq $section "client.resources") | default dict -}}
@@ -95,5 +120,15 @@ renders nothing.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{- /* A run without a deadline can hang forever: a sidecar that never passes its startup probe is restarted
+without end and the pod never fails (kubernetes/kubernetes#120234); a CronJob run that hangs keeps every later run
+from starting (concurrencyPolicy Forbid). */ -}}
+{{- if and (or $v.schedule $sidecarMode) (eq (int $v.activeDeadlineSeconds) 0) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "activeDeadlineSeconds" "message" (printf "is 0 (no deadline) with %s. %s Set the longest a run may take, in seconds (21600 for 6 h)." (ternary (printf "%starget.mode sidecar" $p) (printf "%sschedule %q" $p $v.schedule) $sidecarMode) (ternary "A sidecar that never passes its startup probe is restarted without end and its pod never fails (kubernetes/kubernetes#120234), so the Job would never end." "A scheduled run that hangs would keep every later run from starting (concurrencyPolicy Forbid)." $sidecarMode))) $fail) -}}
+{{- end -}}
+{{- if and $sidecarMode (gt (int $v.activeDeadlineSeconds) 0) (le (int $v.activeDeadlineSeconds) (int $v.sidecar.maxModelLoadSeconds)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "activeDeadlineSeconds" "message" (printf "%d is not above %ssidecar.maxModelLoadSeconds %d: a run could be stopped before its sidecar has loaded the models. Raise it." (int $v.activeDeadlineSeconds) $p (int $v.sidecar.maxModelLoadSeconds))) $fail) -}}
 {{- end -}}
 {{- end -}}

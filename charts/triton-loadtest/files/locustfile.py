@@ -13,9 +13,19 @@ source: the triton-loadtest chart mounts them from its files/ into the master an
   random tensors of the model's own shapes and checks the status only.
 - Shapes: one LoadTestShape runs `--shape` step, spike, soak or diurnal with `-u` as the peak users and `-t`
   as the length (see triton_load.users_at); `--user-rps` paces each user (0: back to back).
-- SLO gates: when the run ends, the p95/p99 latency (`--slo-p95-ms`, `--slo-p99-ms`) and failure ratio
-  (`--slo-failure-ratio`) of all requests are judged; a failed gate logs "SLO gate <name> FAILED: ..." and the
-  exit code is 1. The verdict is written as slo.json beside the `--csv` files (or the `--html` report).
+- Requests without an answer count: a request waits at most `--request-timeout-s` (default: 4 x the p99 limit,
+  at least 1 s) and then fails as "no answer: ..."; a request still waiting when the run stops, past the latency
+  limit, fails as "no answer when the run stopped", with the time it waited. Neither is an answer for the stall
+  gate.
+- SLO gates: when the run ends (the shape's end, or -t; Locust's test_stop, so an in-cluster master that keeps
+  its web UI up judges then, once), the p95/p99 latency (`--slo-p95-ms`, `--slo-p99-ms`) and failure ratio
+  (`--slo-failure-ratio`) of all requests are judged, and the stall gate (`--slo-stall-s`) fails a run in which
+  the server went that long without answering anything. A failed gate logs "SLO gate <name> FAILED: ..." and
+  the exit code is 1. The verdict is written as slo.json beside the `--csv` files (or the `--html` report).
+- Exit 2: settings that would judge nothing (a run of 0 s, limits out of range, spike bursts too short to be
+  seen), or a workload that cannot be built (unknown model, wrong payload); in a distributed run a worker's
+  setup error reaches the master, which stops the run. Options are never abbreviated (`--us` is refused, not
+  read as --users).
 """
 
 from __future__ import annotations
@@ -27,9 +37,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
+import gevent
 import gevent.lock
+from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, User, constant, constant_throughput, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
@@ -55,6 +68,11 @@ SETUP_TIMEOUT_S = 10
 GRPC_PORT = 8001
 # Exit codes: Locust's own 1 for failed requests is replaced by the SLO verdict; 2 when no workload could be built.
 EXIT_SLO_FAILED, EXIT_SETUP_FAILED = 1, 2
+# A worker's setup error, sent to the master (custom message), which stops the whole run with exit 2.
+SETUP_ERROR_MESSAGE = "triton_setup_error"
+NO_ANSWER_AT_STOP = "no answer when the run stopped"
+# gRPC statuses that mean the server never answered (a status the server sent is an answer, if a failed one).
+GRPC_NO_ANSWER = ("StatusCode.DEADLINE_EXCEEDED", "StatusCode.UNAVAILABLE", "StatusCode.CANCELLED")
 
 
 @events.init_command_line_parser.add_listener
@@ -68,6 +86,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--batch-size", type=int, default=1, help="items per request (the batch dimension)")
     group.add_argument("--grpc-address", default="", help="host:port for gRPC (default: the --host name, port 8001)")
     group.add_argument("--user-rps", type=float, default=0.0, help="requests per second per user; 0 sends back to back")
+    group.add_argument("--request-timeout-s", type=float, default=0.0,
+                       help="a request without an answer after this long fails (no answer); 0: 4 x --slo-p99-ms, at least 1 s (30 s with that gate off)")
     group.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
                        help="added to every inference request (an HTTP header, gRPC metadata), e.g. x-triton-track=canary to force a track; repeatable")
     shapes = parser.add_argument_group("Load shape", "-u is the peak users, -t the length of the run")
@@ -82,6 +102,11 @@ def add_arguments(parser) -> None:
     slo.add_argument("--slo-p95-ms", type=float, default=triton_load.Slo.p95_ms, help="largest p95 latency, ms")
     slo.add_argument("--slo-p99-ms", type=float, default=triton_load.Slo.p99_ms, help="largest p99 latency, ms")
     slo.add_argument("--slo-failure-ratio", type=float, default=triton_load.Slo.max_failure_ratio, help="largest failed/all ratio")
+    slo.add_argument("--slo-stall-s", type=float, default=triton_load.Slo.stall_s,
+                     help="longest the server may go without answering anything during the run (s); 0 turns the gate off")
+    # argparse would read `--us 5` as --users 5 and `--slo-fail` as --slo-failure-ratio: an option is named in full
+    # or refused, so a typo never silently sets another option (the chart refuses abbreviations in extraArgs too).
+    parser.allow_abbrev = False
 
 
 @events.init.add_listener
@@ -90,8 +115,11 @@ def keep_the_chosen_protocol(environment, runner, **_kwargs) -> None:
     # tells it to, and only learns the master's options when the test starts.
     if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
         return
+    if isinstance(runner, MasterRunner):
+        runner.register_message(SETUP_ERROR_MESSAGE, on_worker_setup_error)
+    options = environment.parsed_options
     try:
-        shape_settings(environment.parsed_options)
+        triton_load.check_run(options.shape, shape_settings(options), slo_of(options), options.user_rps, options.request_timeout_s)
     except triton_load.ShapeError as error:
         log.error("%s", error)
         raise SystemExit(EXIT_SETUP_FAILED) from None  # Locust logs and ignores an Exception from an init listener
@@ -139,14 +167,58 @@ def payloads_for(spec: triton_load.ModelSpec, options) -> list[triton_load.Paylo
 
 
 def give_up(user: User, error: Exception) -> None:
-    """The model cannot be loaded as asked: say why once, stop the run (exit code 2)."""
+    """The model cannot be loaded as asked: say why once, stop the run (exit code 2). A worker tells the master,
+    which stops every worker and exits 2 with the reason in its verdict."""
     message = f"cannot load {user.environment.parsed_options.model}: {error}"
+    runner = user.environment.runner
     if message not in _setup_errors:
         _setup_errors.append(message)
         log.error(message)
-    user.environment.process_exit_code = EXIT_SETUP_FAILED
-    user.environment.runner.quit()
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(SETUP_ERROR_MESSAGE, message)
+    if not isinstance(runner, WorkerRunner):
+        user.environment.process_exit_code = EXIT_SETUP_FAILED
+        runner.quit()
     raise StopUser()
+
+
+def on_worker_setup_error(environment, msg, **_kwargs) -> None:
+    """On the master: a worker could not build its workload. The run stops; exit 2 with the reason."""
+    if msg.data not in _setup_errors:
+        _setup_errors.append(msg.data)
+        log.error("worker %s: %s", msg.node_id, msg.data)
+    environment.process_exit_code = EXIT_SETUP_FAILED
+    gevent.spawn(environment.runner.quit)
+
+
+class NoAnswer(Exception):
+    """A request the server never answered: timed out, refused, or still waiting when the run stopped."""
+
+
+# Answers per second (int(time.time()) -> count) seen by this process since its last report to the master; the
+# master (or a local runner) adds every worker's into its own. A failed answer counts; no answer does not.
+_answers: Counter = Counter()
+_run: dict = {"started": None, "verdict": None}
+
+
+def answered() -> None:
+    _answers[int(time.time())] += 1
+
+
+def no_answer_at_stop(user: User, request_type: str, name: str, started: float) -> None:
+    """A request cut off by the end of the run (Locust kills users at the stop and would drop it uncounted). One that
+    had already waited past the latency limit (--slo-p95-ms, else --slo-p99-ms; any, with both off) is a failure
+    that took as long as it waited: a server that hangs cannot hide behind the stop. One still within the limit
+    may yet have been answered in time, and is not counted, as Locust does."""
+    waited_ms = (time.perf_counter() - started) * 1000
+    options = user.environment.parsed_options
+    limit_ms = next((limit for limit in (options.slo_p95_ms, options.slo_p99_ms) if limit > 0), 0.0)
+    if waited_ms < limit_ms:
+        return
+    user.environment.events.request.fire(
+        request_type=request_type, name=name, response_time=waited_ms, response_length=0,
+        exception=NoAnswer(NO_ANSWER_AT_STOP), context={},
+    )
 
 
 def extra_headers(options) -> dict[str, str]:
@@ -167,8 +239,13 @@ def pacing(options):
 class TritonHttpUser(FastHttpUser):
     """KServe v2 over HTTP: `POST /v2/models/<model>/infer`, JSON or binary, one request after another."""
 
-    network_timeout = 30.0
     connection_timeout = 10.0
+
+    @property
+    def network_timeout(self) -> float:
+        # Read when FastHttpUser builds its client; on a worker the master's options have arrived by then.
+        options = self.environment.parsed_options
+        return triton_load.request_timeout_s(options.request_timeout_s, options.slo_p99_ms)
 
     def wait_time(self):
         return self._pacing(self)
@@ -207,7 +284,20 @@ class TritonHttpUser(FastHttpUser):
     @task
     def infer(self) -> None:
         payload, (body, headers) = self.workload.next()
+        started = time.perf_counter()
+        try:
+            self._infer(payload, body, headers)
+        except GreenletExit:
+            no_answer_at_stop(self, "POST", self.workload.name, started)
+            raise
+
+    def _infer(self, payload, body: bytes, headers: dict) -> None:
         with self.client.post(self.path, data=body, headers={**headers, **self.extra_headers}, name=self.workload.name, catch_response=True) as response:
+            if not response.status_code:  # no answer: a timeout, a refused or dropped connection
+                error = getattr(response, "error", None)
+                response.failure(NoAnswer(f"no answer: {type(error).__name__}: {error}" if error else "no answer"))
+                return
+            answered()
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
                 return
@@ -248,6 +338,7 @@ class TritonGrpcUser(User):
         self.address = options.grpc_address or f"{urllib.parse.urlsplit(self.host or 'http://127.0.0.1').hostname}:{GRPC_PORT}"
         self.client = triton_grpc.InferenceServerClient(self.address)
         self.model = options.model
+        self.timeout = triton_load.request_timeout_s(options.request_timeout_s, options.slo_p99_ms)
         try:
             self.extra_headers = extra_headers(options)
         except ValueError as error:
@@ -288,8 +379,10 @@ class TritonGrpcUser(User):
         started = time.perf_counter()
         exception, length = None, 0
         try:
-            result = self.client.infer(self.model, inputs, outputs=outputs, headers=self.extra_headers or None)
+            # client_timeout: a deadline on the call, without which a server that hangs would hold it for ever.
+            result = self.client.infer(self.model, inputs, outputs=outputs, headers=self.extra_headers or None, client_timeout=self.timeout)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            answered()
             length = result.get_response().ByteSize()
             names = [output.name() for output in outputs]
             error = triton_load.check_answer(self.workload.spec, payload, {name: result.as_numpy(name).ravel().tolist() for name in names})
@@ -297,7 +390,14 @@ class TritonGrpcUser(User):
                 exception = WrongAnswer(error)
         except InferenceServerException as error:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            exception = error
+            if error.status() in GRPC_NO_ANSWER:
+                exception = NoAnswer(f"no answer: {error.status()}")
+            else:
+                answered()
+                exception = error
+        except GreenletExit:
+            no_answer_at_stop(self, "grpc", self.workload.name, started)
+            raise
         self.environment.events.request.fire(
             request_type="grpc", name=self.workload.name, response_time=elapsed_ms, response_length=length, exception=exception, context={}
         )
@@ -331,9 +431,10 @@ class TritonProfile(LoadTestShape):
 
 
 def shape_settings(options) -> triton_load.ShapeSettings:
+    """The shape's settings; ShapeError when one is out of range (-t 0s is refused, not read as the default)."""
     return triton_load.ShapeSettings(
-        peak_users=options.num_users or triton_load.DEFAULT_PEAK_USERS,
-        duration_s=float(options.run_time or triton_load.DEFAULT_DURATION_S[options.shape]),
+        peak_users=triton_load.DEFAULT_PEAK_USERS if options.num_users is None else options.num_users,
+        duration_s=float(triton_load.DEFAULT_DURATION_S[options.shape] if options.run_time is None else options.run_time),
         step_count=options.step_count,
         spike_base_fraction=options.spike_base_fraction,
         spike_count=options.spike_count,
@@ -342,28 +443,58 @@ def shape_settings(options) -> triton_load.ShapeSettings:
     )
 
 
-# --- SLO gates ------------------------------------------------------------------------------------------------------
+# --- SLO gates ---------------------------------------------------------------------------------------------------
 
 
-@events.quitting.add_listener
-def judge_the_run(environment, **_kwargs) -> None:
+def slo_of(options) -> triton_load.Slo:
+    return triton_load.Slo(p95_ms=options.slo_p95_ms, p99_ms=options.slo_p99_ms, max_failure_ratio=options.slo_failure_ratio,
+                           stall_s=options.slo_stall_s)
+
+
+@events.report_to_master.add_listener
+def send_answers(client_id, data, **_kwargs) -> None:
+    data["triton_answers"] = {str(second): count for second, count in _answers.items()}
+    _answers.clear()
+
+
+@events.worker_report.add_listener
+def add_answers(client_id, data, **_kwargs) -> None:
+    for second, count in data.get("triton_answers", {}).items():
+        _answers[int(second)] += count
+
+
+@events.test_start.add_listener
+def start_the_clock(environment, **_kwargs) -> None:
+    _answers.clear()
+    if not isinstance(environment.runner, WorkerRunner):
+        _run.update(started=time.time(), verdict=None)
+
+
+@events.test_stop.add_listener
+def judge_when_the_run_ends(environment, **_kwargs) -> None:
     if isinstance(environment.runner, WorkerRunner):
+        # The users are stopped (and what was in flight recorded): report now, before this worker tells the master
+        # it has stopped, so the master judges with every request (its periodic report could come after that).
+        environment.runner._send_stats()
         return
+    judge(environment)
+
+
+def judge(environment) -> triton_load.Verdict:
+    """The verdict of the run that just ended: logged once ("SLO gate ..."), written as slo.json, and kept for the
+    exit code. Judged on Locust's test_stop, not at exit: a master that keeps its web UI up after the run
+    (--autostart without --autoquit, as the chart runs it) says its verdict when the run ends."""
     options = environment.parsed_options
     total = environment.stats.total
-    slo = triton_load.Slo(p95_ms=options.slo_p95_ms, p99_ms=options.slo_p99_ms, max_failure_ratio=options.slo_failure_ratio)
+    started = _run["started"] or time.time()
+    silence = triton_load.longest_silence(_answers, started, time.time())
     verdict = triton_load.evaluate(
-        slo, total.num_requests, total.fail_ratio, total.get_response_time_percentile(0.95) or 0.0, total.get_response_time_percentile(0.99) or 0.0
+        slo_of(options), total.num_requests, total.fail_ratio, total.get_response_time_percentile(0.95) or 0.0,
+        total.get_response_time_percentile(0.99) or 0.0, silence,
     )
     for gate in verdict.gates:
         (log.info if gate.passed else log.error)(gate.line)
-    if _setup_errors:
-        environment.process_exit_code = EXIT_SETUP_FAILED
-    elif not verdict.passed:
-        environment.process_exit_code = EXIT_SLO_FAILED
-    elif not environment.runner.exceptions:
-        # Failures within the allowed ratio pass; an exception in this file never does (Locust's own exit code).
-        environment.process_exit_code = 0
+    _run["verdict"] = verdict
     report_dir = _report_dir(options)
     if report_dir is not None:
         report = {
@@ -372,11 +503,27 @@ def judge_the_run(environment, **_kwargs) -> None:
             "model": options.model,
             "protocol": options.protocol,
             "setup_errors": _setup_errors,
+            "request_timeout_s": triton_load.request_timeout_s(options.request_timeout_s, options.slo_p99_ms),
             "gates": [{"name": g.name, "option": g.option, "limit": g.limit, "measured": g.measured, "passed": g.passed} for g in verdict.gates],
             "runner": "master" if isinstance(environment.runner, MasterRunner) else "local",
         }
         os.makedirs(report_dir, exist_ok=True)
         Path(report_dir, "slo.json").write_text(json.dumps(report, indent=1) + "\n")
+    return verdict
+
+
+@events.quitting.add_listener
+def exit_code_of_the_verdict(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    verdict = _run["verdict"] or judge(environment)  # a run stopped before it started is judged here, once
+    if _setup_errors:
+        environment.process_exit_code = EXIT_SETUP_FAILED
+    elif not verdict.passed:
+        environment.process_exit_code = EXIT_SLO_FAILED
+    elif not environment.runner.exceptions:
+        # Failures within the allowed ratio pass; an exception in this file never does (Locust's own exit code).
+        environment.process_exit_code = 0
 
 
 def _report_dir(options) -> str | None:

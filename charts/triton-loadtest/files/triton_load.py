@@ -59,18 +59,51 @@ class ShapeSettings:
     diurnal_hours: tuple[float, ...] = DIURNAL_HOURS
 
     def __post_init__(self) -> None:
-        checks = {
-            "--users": self.peak_users >= 1,
-            "--run-time": self.duration_s > 0,
-            "--step-count": self.step_count >= 1,
-            "--spike-base-fraction": 0 <= self.spike_base_fraction <= 1,
-            "--spike-count": self.spike_count >= 1,
-            "--spike-fraction": 0 < self.spike_fraction < 1,
-            "--diurnal-hours": len(self.diurnal_hours) == 24 and all(0 <= h <= 1 for h in self.diurnal_hours),
-        }
-        wrong = [option for option, ok in checks.items() if not ok]
+        checks = (
+            ("--users", self.peak_users, self.peak_users >= 1, "1 or more"),
+            ("--run-time", self.duration_s, self.duration_s > 0, "above 0 s: a run needs a length"),
+            ("--step-count", self.step_count, self.step_count >= 1, "1 or more"),
+            ("--spike-base-fraction", self.spike_base_fraction, 0 <= self.spike_base_fraction <= 1, "from 0 to 1"),
+            ("--spike-count", self.spike_count, self.spike_count >= 1, "1 or more"),
+            ("--spike-fraction", self.spike_fraction, 0 < self.spike_fraction < 1, "above 0 and below 1"),
+        )
+        wrong = [f"{option} {value:g}: {allowed}" for option, value, ok, allowed in checks if not (ok and math.isfinite(value))]
+        if len(self.diurnal_hours) != 24 or not all(0 <= h <= 1 for h in self.diurnal_hours):
+            wrong.append("--diurnal-hours: 24 fractions from 0 to 1, one per hour from midnight")
         if wrong:
-            raise ShapeError(f"load shape settings out of range: {', '.join(wrong)} ({self})")
+            raise ShapeError("load shape settings out of range: " + "; ".join(wrong))
+
+
+# The shape is looked at once a second (Locust's shape loop): a burst shorter than this can fall between two looks.
+SHORTEST_SPIKE_S = 2.0
+
+
+def check_run(shape: str, settings: ShapeSettings, slo: "Slo", user_rps: float, request_timeout_s: float) -> None:
+    """Settings that would judge nothing, or not what they say, refused before the run starts (ShapeError, exit 2):
+    an SLO limit out of range, spike bursts too short to be seen, a stall window shorter than one user's pacing."""
+    wrong = []
+    for option, value in (("--slo-p95-ms", slo.p95_ms), ("--slo-p99-ms", slo.p99_ms)):
+        if not (math.isfinite(value) and value >= 0):
+            wrong.append(f"{option} {value:g}: 0 or more (0 turns that gate off)")
+    if not (math.isfinite(slo.max_failure_ratio) and 0 <= slo.max_failure_ratio <= 1):
+        wrong.append(f"--slo-failure-ratio {slo.max_failure_ratio:g}: from 0 to 1")
+    if not (math.isfinite(slo.stall_s) and slo.stall_s >= 0):
+        wrong.append(f"--slo-stall-s {slo.stall_s:g}: 0 or more (0 turns that gate off)")
+    if not (math.isfinite(request_timeout_s) and request_timeout_s >= 0):
+        wrong.append(f"--request-timeout-s {request_timeout_s:g}: 0 or more (0 derives it from --slo-p99-ms)")
+    if not (math.isfinite(user_rps) and user_rps >= 0):
+        wrong.append(f"--user-rps {user_rps:g}: 0 or more (0 sends back to back)")
+    if shape == "spike":
+        burst = settings.duration_s / settings.spike_count * settings.spike_fraction
+        if burst < SHORTEST_SPIKE_S:
+            wrong.append(f"spike bursts would last {burst:g} s (--run-time {settings.duration_s:g} s / --spike-count "
+                         f"{settings.spike_count} x --spike-fraction {settings.spike_fraction:g}); the shape is looked at once a "
+                         f"second, so a burst under {SHORTEST_SPIKE_S:g} s can be missed: lengthen the run or raise --spike-fraction")
+    if slo.stall_s > 0 and user_rps > 0 and 1 / user_rps >= slo.stall_s:
+        wrong.append(f"--slo-stall-s {slo.stall_s:g} is not above the pause between one user's requests (--user-rps {user_rps:g}: "
+                     f"{1 / user_rps:g} s), so a quiet moment with one user would fail the run; raise it, or turn the gate off with 0")
+    if wrong:
+        raise ShapeError("; ".join(wrong))
 
 
 def users_at(shape: str, elapsed_s: float, settings: ShapeSettings) -> int | None:
@@ -352,6 +385,31 @@ class Slo:
     p95_ms: float = 100.0
     p99_ms: float = 250.0
     max_failure_ratio: float = 0.01
+    # The longest the server may go without answering any request during the run (s); 0 turns the gate off.
+    stall_s: float = 10.0
+
+
+def request_timeout_s(explicit: float, p99_ms: float) -> float:
+    """How long a request waits for its answer before it fails as "no answer": `explicit` when above 0, else four
+    times the p99 limit (at least 1 s), or 30 s with the p99 gate off. A request slower than that has already
+    failed the p99 gate; without a timeout a server that hangs would leave requests waiting and uncounted."""
+    if explicit > 0:
+        return explicit
+    return max(1.0, 4 * p99_ms / 1000) if p99_ms > 0 else 30.0
+
+
+def longest_silence(answer_seconds: Iterable[int], start: float, end: float) -> float:
+    """The longest stretch of [start, end] (epoch seconds) in which no answer came, in seconds, to 0.1 s. Answers
+    are counted per whole second (int(time.time()) when each came), so a second with an answer counts as answered
+    throughout."""
+    previous_end, longest = start, 0.0
+    for second in sorted(set(answer_seconds)):
+        if second + 1 <= start or second > end:
+            continue
+        longest = max(longest, second - previous_end)
+        previous_end = max(previous_end, second + 1)
+    longest = max(longest, end - previous_end)
+    return round(max(longest, 0.0), 1)
 
 
 @dataclass(frozen=True)
@@ -383,10 +441,12 @@ class Verdict:
         return [gate for gate in self.gates if not gate.passed]
 
 
-def evaluate(slo: Slo, requests: int, failure_ratio: float, p95_ms: float, p99_ms: float) -> Verdict:
-    """Judge a finished run. `requests` counts every request, failed ones included; the latencies are Locust's
-    percentiles of all of them (ms, rounded by Locust to 2 significant digits above 100 ms). A run that
-    completed no request fails the `requests` gate and is judged on nothing else."""
+def evaluate(slo: Slo, requests: int, failure_ratio: float, p95_ms: float, p99_ms: float, silence_s: float = 0.0) -> Verdict:
+    """Judge a finished run. `requests` counts every request, failed ones included (a request without an answer,
+    timed out or still waiting when the run stopped, is a failed one); the latencies are Locust's percentiles of all
+    of them (ms, rounded by Locust to 2 significant digits above 100 ms); `silence_s` is the longest time without
+    any answer (longest_silence). A run that completed no request fails the `requests` gate and is judged on
+    nothing else."""
     gates = [Gate("requests", "a run must complete requests", 1, requests, requests >= 1, bound="at least")]
     if requests < 1:
         return Verdict(tuple(gates))
@@ -394,4 +454,6 @@ def evaluate(slo: Slo, requests: int, failure_ratio: float, p95_ms: float, p99_m
     for name, option, limit, measured in (("p95", "--slo-p95-ms", slo.p95_ms, p95_ms), ("p99", "--slo-p99-ms", slo.p99_ms, p99_ms)):
         if limit > 0:
             gates.append(Gate(name, option, limit, measured, measured <= limit, " ms"))
+    if slo.stall_s > 0:
+        gates.append(Gate("stall", "--slo-stall-s", slo.stall_s, silence_s, silence_s < slo.stall_s, " s", bound="under"))
     return Verdict(tuple(gates))

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.render
 
 CHART = "triton-batch"
 FILES = helm.CHARTS_DIR / CHART / "files"
-SIDECAR = {"target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}}
+DEADLINE = {"activeDeadlineSeconds": 86400}  # required with a sidecar or a schedule
+SIDECAR = {"target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}}, **DEADLINE}
 ARN = "arn:aws:iam::123456789012:role/batch"
 
 
@@ -86,6 +87,39 @@ class TestIndexedJob:
         assert first["metadata"]["name"] == again["metadata"]["name"] != other["metadata"]["name"]
         assert len(first["metadata"]["name"]) <= 57
 
+    def test_the_exit_code_policy_is_the_clients(self):
+        # Only the client's 1 (items failed for good) and 2 (bad configuration) end a shard or the Job; its 3, 4 and
+        # 143 are retried like a crash would be (an unexpected error exits 4, never 1).
+        from tests.harness.model_config import load_python_source
+
+        batch_client = load_python_source(FILES / "batch_infer.py", "triton_batch_client_codes")
+        rules = {rule["action"]: rule["onExitCodes"]["values"] for rule in job(render())["spec"]["podFailurePolicy"]["rules"][1:]}
+        assert rules == {"FailJob": [batch_client.EXIT_USAGE], "FailIndex": [batch_client.EXIT_ITEMS_FAILED]}
+        retried = {batch_client.EXIT_UNAVAILABLE, batch_client.EXIT_RETRY, batch_client.EXIT_TERMINATED}
+        assert len(retried) == 3 and not retried & {code for codes in rules.values() for code in codes}
+
+    def test_the_grace_period_covers_one_request_after_sigterm(self):
+        # The client starts no attempt once SIGTERM comes: one request timeout, then the last commit (30 s).
+        spec = pod(render({"client": {"requestTimeoutSeconds": 120, "maxRetries": 50}}))
+        assert spec["terminationGracePeriodSeconds"] == 150
+        assert "--request-timeout-seconds=120" in client(render({"client": {"requestTimeoutSeconds": 120}}))["args"]
+
+    def test_the_decode_bound_is_the_clients(self):
+        from tests.harness.model_config import load_python_source
+
+        batch_client = load_python_source(FILES / "batch_infer.py", "triton_batch_client_decode")
+        text = (helm.CHARTS_DIR / CHART / "templates" / "_helpers.tpl").read_text()
+        assert f'define "triton-batch.decodeBytesPerPixel" -}}}}{batch_client.DECODE_BYTES_PER_PIXEL}{{{{' in text
+        assert batch_client.DECODE_BYTES_PER_LINE_BYTE == batch_client.DECODE_BYTES_PER_PIXEL
+        assert [flags(render())[flag] for flag in ("--decode-concurrency", "--max-image-pixels", "--max-line-bytes")] == ["2", "32000000", "32000000"]
+
+    def test_the_decode_bound_follows_the_input_format(self):
+        # The pair of the refusal in tests/schema/test_bad_values.py: a line bound too large for the client's memory
+        # means nothing when images are read, and the other way round.
+        assert flags(render({"client": {"maxLineBytes": 100000000}}))["--max-line-bytes"] == "100000000"
+        jsonl = {"input": {"format": "jsonl", "path": "/data/tensors"}, "client": {"maxImagePixels": 100000000}}
+        assert flags(render(jsonl))["--max-image-pixels"] == "100000000"
+
     def test_deadline_only_when_set(self):
         assert "activeDeadlineSeconds" not in job(render())["spec"]
         assert job(render({"activeDeadlineSeconds": 3600}))["spec"]["activeDeadlineSeconds"] == 3600
@@ -93,13 +127,22 @@ class TestIndexedJob:
 
 class TestCronJob:
     def test_a_schedule_makes_a_cronjob_instead_of_a_job(self):
-        objects = render({"schedule": "0 2 * * *", "timeZone": "Europe/Paris"})
+        objects = render({"schedule": "0 2 * * *", "timeZone": "Europe/Paris", **DEADLINE})
         assert not [o for o in objects if o["kind"] == "Job"]
         spec = find(objects, "CronJob")["spec"]
         assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("0 2 * * *", "Europe/Paris", "Forbid")
         assert (spec["startingDeadlineSeconds"], spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == (600, 3, 3)
         assert spec["jobTemplate"]["spec"]["completionMode"] == "Indexed"
         assert len(find(objects, "CronJob")["metadata"]["name"]) <= 52
+
+    @pytest.mark.parametrize("shards", [10, 100000])
+    def test_every_shards_pod_hostname_fits_63_characters(self, shards):
+        # A run's Job is <cronjob>-<up to 11 characters>, a shard's hostname <job>-<index>.
+        values = {"fullnameOverride": "x" * 63, "schedule": "0 2 * * *", "shards": shards, "parallelism": 1, **DEADLINE}
+        name = find(render(values), "CronJob")["metadata"]["name"]
+        assert len(name) + len("-") + 10 + len("-") + len(str(shards - 1)) <= 63
+        one_off = job(render({**values, "schedule": ""}))["metadata"]["name"]
+        assert len(one_off) + len("-") + len(str(shards - 1)) <= 63
 
     def test_no_schedule_no_cronjob(self):
         assert not [o for o in render() if o["kind"] == "CronJob"]
@@ -156,6 +199,16 @@ class TestTarget:
 
 
 class TestInputAndOutput:
+    def test_dots_inside_a_name_are_not_a_parent_segment(self):
+        # The pair of the ".." refusals in tests/schema/test_bad_values.py: only a whole ".." segment is refused.
+        values = {"data": {"pvc": {"mountPath": "/data..v2"}}, "input": {"path": "/data..v2/in..put"}, "output": {"path": "/data..v2/...out"}}
+        assert (flags(render(values))["--input"], flags(render(values))["--output"]) == ("/data..v2/in..put", "/data..v2/...out")
+
+    def test_paths_reach_the_client_whole_whatever_they_hold(self):
+        # Unquoted, YAML would read " #1" as a comment and cut the path.
+        values = {"input": {"path": "/data/run #1 in"}, "output": {"path": "/data/out 'x' \"y\""}}
+        assert (flags(render(values))["--input"], flags(render(values))["--output"]) == ("/data/run #1 in", "/data/out 'x' \"y\"")
+
     def test_pvc_paths_mount_the_data_claim(self):
         objects = render({"data": {"pvc": {"claimName": "scoring"}}})
         assert {"name": "data", "persistentVolumeClaim": {"claimName": "scoring"}} in pod(objects)["volumes"]
@@ -199,7 +252,7 @@ class TestScheduling:
 
     @pytest.mark.parametrize("kind", ["Job", "CronJob"])
     def test_kueue_queue_label_and_suspended_start(self, kind):
-        objects = render({"kueue": {"queueName": "team-a"}, "schedule": "@daily" if kind == "CronJob" else ""})
+        objects = render({"kueue": {"queueName": "team-a"}, "schedule": "@daily" if kind == "CronJob" else "", **DEADLINE})
         if kind == "Job":
             metadata, spec = job(objects)["metadata"], job(objects)["spec"]
         else:
@@ -234,7 +287,7 @@ class TestNotes:
         import yaml
 
         values = tmp_path / "values.yaml"
-        values.write_text(yaml.safe_dump({"schedule": schedule}))
+        values.write_text(yaml.safe_dump({"schedule": schedule, **DEADLINE}))
         notes = helm.render_notes(CHART, [values], kube_version=KUBE_HIGHEST)
         objects = helm.render(CHART, [values], kube_version=KUBE_HIGHEST)
         # The one-off Job, or the template of the Jobs the CronJob creates.

@@ -95,7 +95,42 @@ BAD_VALUES = {
     "failure ratio above 1": ({"slo": {"failureRatio": 2}}, "slo.failureRatio"),
     "host without a scheme": ({"target": {"host": "triton:8000"}}, "target.host"),
     "misspelt key": ({"load": {"shapes": "step"}}, "load.shapes"),
+    # argparse would expand an abbreviation to the option the chart sets (the locustfile refuses them too).
+    "extra arg abbreviating an option the chart sets": ({"load": {"extraArgs": ["--us=5"]}}, "load.extraArgs"),
+    "extra arg abbreviating an slo option": ({"load": {"extraArgs": ["--slo-fail=0.5"]}}, "load.extraArgs"),
+    "extra arg that would end the master": ({"load": {"extraArgs": ["--autoquit=0"]}}, "load.extraArgs"),
+    "spike count that is not a number": ({"load": {"extraArgs": ["--spike-count=three"]}}, "load.extraArgs"),
+    "spike fraction out of range": ({"load": {"extraArgs": ["--spike-fraction=1.5"]}}, "load.extraArgs"),
+    "step count of zero": ({"load": {"extraArgs": ["--step-count=0"]}}, "load.extraArgs"),
+    "run of no length": ({"load": {"runTime": "0s"}}, "load.runTime"),
+    "spike bursts too short to be seen": ({"load": {"shape": "spike", "runTime": "9s"}}, "load.runTime"),
+    "negative stall window": ({"slo": {"stallSeconds": -1}}, "slo.stallSeconds"),
+    "stall window within one user's pacing": ({"load": {"userRps": 0.1}, "slo": {"stallSeconds": 10}}, "slo.stallSeconds"),
 }
+
+
+class TestRefusalsHaveTheirPairs:
+    def test_shape_options_in_full_with_good_numbers_reach_the_master(self):
+        extra = ["--step-count=8", "--spike-count=3", "--spike-fraction=0.3", "--spike-base-fraction=1", "--request-timeout-s=2.5"]
+        args = container(render({"load": {"shape": "spike", "runTime": "1m", "extraArgs": extra}}), "master")["args"]
+        assert args[-len(extra):] == extra
+
+    def test_the_shortest_spike_burst_that_is_seen_renders(self):
+        # 10 s x 0.2 = 2 s, the shortest burst the once-a-second shape loop cannot miss; 9 s is refused above.
+        assert flags(render({"load": {"shape": "spike", "runTime": "10s"}}), "master")["--run-time"] == "10s"
+
+    def test_the_stall_gate_reaches_the_master_and_a_slow_pace_renders_with_a_wider_window(self):
+        assert flags(render(), "master")["--slo-stall-s"] == "10"
+        assert flags(render({"load": {"userRps": 0.1}, "slo": {"stallSeconds": 11}}), "master")["--slo-stall-s"] == "11"
+        assert flags(render({"load": {"userRps": 0.1}, "slo": {"stallSeconds": 0}}), "master")["--slo-stall-s"] == "0"
+
+
+class TestDefaultTarget:
+    def test_the_default_host_is_the_umbrellas_server_service(self):
+        # The umbrella installed as release `triton` (the chart's documented case) names its server Service so.
+        host = flags(render(), "master")["--host"]
+        services = {o["metadata"]["name"] for o in helm.render("triton-stack", values={}, kube_version=KUBE_HIGHEST) if o["kind"] == "Service"}
+        assert host == "http://triton-server:8000" and "triton-server" in services
 
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
