@@ -25,7 +25,7 @@ from tests.harness import render as helm
 
 pytestmark = pytest.mark.render
 
-CHARTS = ("triton-server", "triton-routing", "triton-monitoring", "triton-logging", "triton-stack")  # batch, loadtest: next
+CHARTS = ("triton-server", "triton-routing", "triton-batch", "triton-monitoring", "triton-logging", "triton-loadtest", "triton-stack")
 # The umbrella's sections that are subcharts: their keys are swept with the subchart itself.
 SUBCHART_SECTIONS = {"server", "routing", "batch", "monitoring", "logging"}
 # What Go's text/template prints for a missing value, and fmt's marker of a bad verb argument.
