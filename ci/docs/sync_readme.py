@@ -115,6 +115,12 @@ def describe(objects: list[dict]) -> list[str]:
             phrases.append(phrase)
     if spec.get("priorityClassName"):
         phrases.append(f"priority class `{spec['priorityClassName']}`")
+    if "ServiceMonitor" in kinds:
+        rule = next((o for o in objects if o["kind"] == "PrometheusRule"), None)
+        alerts = sum(1 for group in (rule or {}).get("spec", {}).get("groups", []) for r in group["rules"] if "alert" in r)
+        phrases.append(f"scraped by a ServiceMonitor, {alerts} alerts" if rule else "scraped by a ServiceMonitor")
+    for daemonset in (o for o in objects if o["kind"] == "DaemonSet" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "logging"):
+        phrases.append(f"Fluentd in `{daemonset['metadata']['namespace']}`")
     if deployment["spec"]["strategy"]["type"] == "Recreate":
         phrases.append("Recreate rollouts")
     if int(args.get("--log-verbose", "0")) > 0:

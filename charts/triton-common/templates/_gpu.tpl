@@ -129,6 +129,15 @@ maximum, plus the rollout's surge pod), "replicasText" says how it was counted.
 {{- if not (hasKey $profiles $mig.profile) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.mig.profile" $path) "message" (printf "%q is not a MIG profile of the %s (%s%s.mig.gpuModel). It offers: %s." $mig.profile $mig.gpuModel $p $path (keys $profiles | sortAlpha | join ", "))) $fail) -}}
 {{- end -}}
+{{- /* The products the pods are pinned to must be the GPU the profile is for: GPU Feature Discovery's product
+label names the family as one dash-separated token (NVIDIA-H100-80GB-HBM3, NVIDIA-A100-SXM4-40GB, NVIDIA-H100-NVL,
+NVIDIA-GH200-480GB). Only the family is compared: memory is not always in the label (NVIDIA-H100-PCIe). */ -}}
+{{- $family := first (splitList "-" $mig.gpuModel) -}}
+{{- range $product := .gpu.products -}}
+{{- if not (has $family (splitList "-" $product)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.products" $path) "message" (printf "lists %q, which is not a %s, but %s%s.mig.gpuModel is %s: the %s profile exists on that GPU only, so the pods would stay Pending. Make the two agree (kubectl get nodes -L nvidia.com/gpu.product)." $product $family $p $path $mig.gpuModel $mig.profile)) $fail) -}}
+{{- end -}}
+{{- end -}}
 {{- if ne (int .gpu.count) 1 -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.count" $path) "message" (printf "is %d with %s%s.mig.strategy %s: a pod gets exactly one MIG slice (a slice cannot span GPUs, and Triton sees one device). Set it to 1, or pick a larger profile." (int .gpu.count) $p $path $mig.strategy)) $fail) -}}
 {{- end -}}

@@ -429,8 +429,20 @@ NOTE: one replica. A node drain or rollout interrupts inference; production runs
 Autoscaling: {{ $a.mode | upper }} owns the replica count, {{ ternary 0 $a.minReplicas (and (eq $a.mode "keda") $a.keda.scaleToZero) }} to {{ $a.maxReplicas }}, on {{ $a.signal }} (target {{ $a.target }}){{ if $a.predictive.enabled }}, the request rate forecast {{ $a.predictive.horizonSeconds }}s ahead{{ end }}{{ with $a.scheduled.windows }}, and {{ len . }} scheduled window(s) ({{ $a.scheduled.timezone }}){{ end }}.
 replicaCount ({{ .Values.replicaCount }}) is ignored while an autoscaler owns the Deployment.
 {{- if eq $a.mode "hpa" }}
-The HPA reads its Triton metric from prometheus-adapter: install the adapter with the rules in the
--prometheus-adapter ConfigMap (kubectl get configmap -l app.kubernetes.io/instance={{ .Release.Name }}).
+{{- if $a.hpa.adapterRules.create }}
+{{- /* The umbrella passes serverFullname: its own .Chart is not the server's. */}}
+{{- $base := .serverFullname }}
+{{- if not $base }}{{ $base = include "triton-common.names.fullname" (dict "ctx" .) }}{{ end }}
+{{- $adapter := printf "%s-prometheus-adapter" ($base | trunc (sub 62 (len "prometheus-adapter") | int) | trimSuffix "-") }}
+The HPA reads its Triton metric from prometheus-adapter: install the adapter with the rules this release rendered
+into the ConfigMap {{ $adapter }} (its values.yaml key holds the adapter chart's `rules`):
+  kubectl -n {{ .Release.Namespace }} get configmap {{ $adapter }} -o jsonpath='{.data.values\.yaml}' > adapter-rules.yaml
+  helm upgrade --install prometheus-adapter prometheus-community/prometheus-adapter -n monitoring \
+    --set prometheus.url=http://prometheus-operated.monitoring.svc -f adapter-rules.yaml
+{{- else }}
+The HPA reads its Triton metric from prometheus-adapter: autoscaling.hpa.adapterRules.create is false, so your
+adapter must already serve the metric this HPA names (kubectl get hpa -n {{ .Release.Namespace }} -o yaml).
+{{- end }}
 {{- end }}
 {{- if and (eq $a.mode "keda") $a.keda.scaleToZero }}
 

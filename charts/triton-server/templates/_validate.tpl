@@ -236,7 +236,11 @@ generated name's base to 58 characters, so past 46 the pod names lose that form 
 {{- include "triton-common.validate.fail" (merge (dict "path" "canary.rollout.steps" "message" "has no setWeight step: the canary would never serve a share of the traffic, and the metric gate (from the first weighted step) would never run. Add setWeight steps with pauses long enough for the gate's measurements.") $fail) -}}
 {{- end -}}
 {{- if $changes -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" "canary.strategy" "message" (printf "is argoRollouts, where a rollout is a change of %simage or %smodelRepository itself (the controller runs old and new side by side); %scanary.image and %scanary.modelRepository belong to the tracks strategy. Clear them." $p $p $p $p)) $fail) -}}
+{{- $set := list -}}
+{{- range $key, $value := dict "image.repository" $c.image.repository "image.tag" $c.image.tag "image.digest" $c.image.digest "modelRepository.pvc.claimName" $c.modelRepository.pvc.claimName "modelRepository.pvc.subPath" $c.modelRepository.pvc.subPath "modelRepository.objectStore.uri" $c.modelRepository.objectStore.uri -}}
+{{- if $value -}}{{- $set = append $set (printf "%scanary.%s=\"\"" $p $key) -}}{{- end -}}
+{{- end -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "canary.strategy" "message" (printf "is argoRollouts, where a rollout is a change of %simage or %smodelRepository itself (the controller runs old and new side by side); %scanary.image and %scanary.modelRepository belong to the tracks strategy. Clear them: --set %s" $p $p $p $p (join " --set " $set))) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

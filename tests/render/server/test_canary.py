@@ -126,6 +126,9 @@ REFUSALS = [
     ({"canary": {**CANARY["canary"], "autoscaling": {"mode": "keda", "minReplicas": 3, "maxReplicas": 2}}},
      "canary.autoscaling.minReplicas: 3 is above canary.autoscaling.maxReplicas 2"),
     ({"canary": {**ROLLOUT["canary"], "image": {"tag": "24.11-py3"}}}, "canary.strategy: is argoRollouts, where a rollout is a change of image or modelRepository"),
+    # The fix names exactly what to clear, and nothing that is already clear.
+    ({"canary": {**ROLLOUT["canary"], "image": {"tag": "24.11-py3"}, "modelRepository": {"pvc": {"subPath": "v2"}}}},
+     'Clear them: --set canary.image.tag="" --set canary.modelRepository.pvc.subPath=""\n'),
     ({"canary": {**ROLLOUT["canary"], "rollout": {"steps": [{"setCanaryScale": {"replicas": 1}}, {"pause": {"duration": "10m"}}]}}},
      "canary.rollout.steps: has no setWeight step"),
 ]

@@ -60,6 +60,26 @@ class TestCatalog:
         message = error_of(mig(profile="1g.5gb"))
         assert 'gpu.mig.profile: "1g.5gb" is not a MIG profile of the H100-80GB (gpu.mig.gpuModel). It offers: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb.' in message
 
+    @pytest.mark.parametrize("model, products", [
+        ("H100-80GB", ["NVIDIA-H100-80GB-HBM3", "NVIDIA-H100-PCIe"]),
+        ("A100-40GB", ["NVIDIA-A100-SXM4-40GB"]),
+        ("H100-NVL-94GB", ["NVIDIA-H100-NVL"]),
+        ("GH200-96GB", ["NVIDIA-GH200-480GB"]),
+    ])
+    def test_products_of_the_profiles_gpu_render(self, model, products):
+        profile = {"H100-80GB": "1g.10gb", "A100-40GB": "1g.5gb", "H100-NVL-94GB": "1g.12gb", "GH200-96GB": "1g.12gb"}[model]
+        assert render_server(mig(model=model, profile=profile, products=products))
+
+    @pytest.mark.parametrize("model, products, wrong", [
+        ("H100-80GB", ["NVIDIA-H100-80GB-HBM3", "NVIDIA-A100-SXM4-80GB"], "NVIDIA-A100-SXM4-80GB"),
+        ("H200-141GB", ["NVIDIA-GH200-480GB"], "NVIDIA-GH200-480GB"),  # GH200 is not an H200, though it contains the letters
+    ])
+    def test_a_product_of_another_gpu_fails_naming_it(self, model, products, wrong):
+        profile = {"H100-80GB": "1g.10gb", "H200-141GB": "1g.18gb"}[model]
+        message = error_of(mig(model=model, profile=profile, products=products))
+        family = model.split("-")[0]
+        assert f'gpu.products: lists "{wrong}", which is not a {family}, but gpu.mig.gpuModel is {model}' in message
+
     def test_an_unknown_gpu_model_fails_listing_the_known_ones(self):
         message = error_of(mig(model="T4"))
         assert 'gpu.mig.gpuModel: "T4" is not a GPU model with MIG. Use one of: A100-40GB, A100-80GB' in message

@@ -82,3 +82,13 @@ def test_quota_counts_a_percentage_surge_rounded_up():
 def test_server_failures_name_the_umbrella_path():
     # Inside the umbrella, a server check names the path as the user writes it there: server.<path>.
     assert "server.drain.terminationGracePeriodSeconds: 10 is shorter" in stack_error({"server": {"drain": {"terminationGracePeriodSeconds": 10}}})
+
+
+@pytest.mark.parametrize("release", [helm.DEFAULT_RELEASE, "a" * 53])
+def test_guardrails_are_named_after_the_release_within_63_characters(release):
+    values = {"guardrails": {"resourceQuota": {"enabled": True}, "limitRange": {"enabled": True}}}
+    objects = helm.render("triton-stack", values=values, kube_version=KUBE_HIGHEST, release=release)
+    names = {o["kind"]: o["metadata"]["name"] for o in objects if o["kind"] in ("ResourceQuota", "LimitRange")}
+    # 53 characters is the longest release name Helm accepts: the names still fit a Kubernetes name.
+    assert names == {"ResourceQuota": f"{release}-quota", "LimitRange": f"{release}-limits"}
+    assert all(len(name) <= 63 for name in names.values())

@@ -71,3 +71,38 @@ def test_notes_say_what_monitoring_and_logging_need_only_when_on():
     assert "kubectl label namespace" not in prod
     assert "run in namespace monitoring (the only one the server's NetworkPolicy admits" in prod
     assert "Logging:" not in dev and "Monitoring:" not in dev
+
+
+@pytest.mark.parametrize("values_file", ENVIRONMENT_FILES, ids=lambda p: p.stem)
+def test_notes_name_the_rendered_prometheus_adapter_configmap(values_file):
+    """Every ConfigMap name the notes give (`get configmap <name>`) is one this release renders; HPA releases give one."""
+    import re
+
+    notes = helm.render_notes("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
+    objects = helm.render("triton-stack", [values_file], kube_version=KUBE_HIGHEST)
+    named = re.findall(r"get configmap (\S+)", notes)
+    rendered = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    assert set(named) <= rendered, f"the notes name {sorted(set(named) - rendered)}, which this release does not render"
+    hpa = any(o["kind"] == "HorizontalPodAutoscaler" for o in objects)
+    assert bool(named) == hpa, "an HPA release must say where the adapter rules are, and only an HPA release"
+
+
+def test_server_chart_notes_name_its_own_adapter_configmap(tmp_path):
+    (tmp_path / "hpa.yaml").write_text(yaml.safe_dump({"autoscaling": {"mode": "hpa", "model": "image_classifier"}}))
+    notes = helm.render_notes("triton-server", [tmp_path / "hpa.yaml"], kube_version=KUBE_HIGHEST)
+    objects = helm.render("triton-server", [tmp_path / "hpa.yaml"], kube_version=KUBE_HIGHEST)
+    assert f"get configmap {find(objects, 'ConfigMap', '-prometheus-adapter')['metadata']['name']} " in notes
+
+
+def test_the_umbrella_prints_the_batch_notes_with_the_names_it_renders(tmp_path):
+    """Helm prints only the parent's NOTES.txt: the umbrella includes the batch chart's, with the umbrella's names."""
+    batch_values = helm.CHARTS_DIR / "triton-stack" / "ci" / "batch-values.yaml"
+    values = yaml.safe_load(batch_values.read_text())
+    values["batch"].update(schedule="0 2 * * *", timeZone="UTC", activeDeadlineSeconds=21600)
+    (tmp_path / "cron.yaml").write_text(yaml.safe_dump(values))
+    notes = helm.render_notes("triton-stack", [tmp_path / "cron.yaml"], kube_version=KUBE_HIGHEST)
+    objects = helm.render("triton-stack", [tmp_path / "cron.yaml"], kube_version=KUBE_HIGHEST)
+    service = find(objects, "Service", "-server")["metadata"]["name"]
+    assert f"through image_classifier at {service}:8001 (grpc)" in notes
+    assert f"create job --from=cronjob/{find(objects, 'CronJob')['metadata']['name']} " in notes
+    assert "Batch inference" not in helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
