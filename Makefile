@@ -1,5 +1,6 @@
-# triton-stack: `make setup` once, then `make test`. Everything installs into the checkout
-# (.venv, .tools, node_modules); Debian packages are installed only when running as root.
+# triton-stack: `make up` and `make test` from a fresh clone; each installs what it needs first (stamp files make
+# that a no-op of about two seconds once done). Everything installs into the checkout (.venv, .tools,
+# node_modules); Debian packages are installed only when running as root. `make setup` installs it all at once.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -69,7 +70,8 @@ perf-analyzer: venv ## perf_analyzer from the tritonclient 2.41.0 wheel into .to
 dependencies: helm ## Package the file:// subcharts for the charts that depend on them
 	for chart in triton-server triton-routing triton-batch triton-monitoring triton-logging triton-stack triton-loadtest; do $(HELM3) dependency build --skip-refresh charts/$$chart >/dev/null; done
 
-test: ## Run the whole suite
+# Installs first: every target of setup is a stamp-file or version check, so a second run costs seconds.
+test: setup ## Run the whole suite (installs what it needs first)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The kind tier's Kubernetes minor (a node image pinned in ci/cluster/versions.env) and the values file it installs.
@@ -121,11 +123,14 @@ mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a th
 	$(PY) -m ci.mutate.run
 
 VALUES ?= values/local.yaml
+# A model repository directory of one's own for `make up` (every model in it is served); empty: models/.
+MODELS ?=
 # CPUs the model-analyzer benchmark gives the server: request (what values/local.yaml requests), a number, or all.
 CPUS ?= request
 
-up: ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml)
-	$(PY) ci/local/up.py $(VALUES)
+# Only what the server needs: the virtualenv (tritonserver comes in nvidia-pytriton), Helm and the packaged subcharts.
+up: venv helm dependencies ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml, MODELS=dir)
+	$(PY) ci/local/up.py $(VALUES) $(if $(MODELS),--models $(MODELS))
 
 # Where `make loadtest` writes its CSV, HTML and slo.json; extra Locust arguments go in ARGS.
 REPORT_DIR ?= reports/loadtest

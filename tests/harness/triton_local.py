@@ -8,6 +8,7 @@ change recorded with its reason so a test can print it:
 - container paths (`/models`, ...) are mapped to local paths, and the backend and cache directories point
   at the tritonserver that nvidia-pytriton ships (python backend only);
 - without a GPU, GPU-only settings are dropped;
+- a `--load-model` of a model whose backend this tritonserver lacks (PyTorch, TensorRT) is dropped, naming it;
 - `$(VAR)` references are expanded from the container env exactly as the kubelet does, with secret values
   supplied by the test, so a secret reaches its flag the way it will in the cluster.
 
@@ -37,7 +38,15 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.model_config import CONFIG_FILE, MODELS_DIR, model_runtime, parse_model_config, validate_repository
+from tests.harness.model_config import (
+    CONFIG_FILE,
+    MODELS_DIR,
+    ModelConfigError,
+    model_runtime,
+    parse_model_config,
+    validate_model_directory,
+    validate_repository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +190,37 @@ class LocalModelRepository:
     skipped: dict[str, str]
 
 
-def prepare_local_model_repository(destination: Path, source: Path = MODELS_DIR) -> LocalModelRepository:
+def prepare_local_model_repository(
+    destination: Path, source: Path = MODELS_DIR, *, whole: bool = False, validate: bool = True
+) -> LocalModelRepository:
     """Copy the models this tritonserver can load (python backend) from `source` into `destination`.
 
     Copies rather than links: the python backend writes __pycache__ beside model.py, and that must not
-    land in the repository. The copy is validated for a GPU-less server before it is returned.
+    land in the repository. The models it cannot load are named in `skipped`; with `whole` they are copied
+    too, so that the server sees the directory a pod is given whole and only a load list keeps it from
+    loading them. The servable models are validated for a GPU-less server before returning, unless
+    `validate` is off: a user's own repository (`make up MODELS=`) is judged by Triton itself, not by this
+    project's stricter checks.
     """
     destination.mkdir(parents=True, exist_ok=True)
     served, skipped = [], {}
     for model_dir in sorted(path for path in source.iterdir() if (path / CONFIG_FILE).is_file()):
         runtime = model_runtime(parse_model_config(model_dir / CONFIG_FILE))
         if runtime in LOCAL_RUNTIMES:
-            shutil.copytree(model_dir, destination / model_dir.name, ignore=shutil.ignore_patterns("__pycache__"))
             served.append(model_dir.name)
         else:
             skipped[model_dir.name] = f"{runtime}: {UNSERVABLE_RUNTIMES.get(runtime, 'not loadable by this tritonserver')}"
-    validate_repository(destination, gpu_count=0)
+        if runtime in LOCAL_RUNTIMES or whole:
+            shutil.copytree(model_dir, destination / model_dir.name, ignore=shutil.ignore_patterns("__pycache__"))
+    if validate:
+        problems = []
+        for name in served:
+            try:
+                validate_model_directory(destination / name, gpu_count=0)
+            except ModelConfigError as error:
+                problems.extend(error.problems)
+        if problems:
+            raise ModelConfigError(problems)
     return LocalModelRepository(destination, tuple(served), skipped)
 
 
@@ -522,10 +546,13 @@ def plan_launch(
     gpu_count: int = 0,
     pick_ports: Callable[[int], list[int]] = pick_free_loopback_ports,
     ports: Mapping[str, int] | None = None,
+    unservable_models: Mapping[str, str] | None = None,
 ) -> LaunchPlan:
     """Turn a rendered Triton container spec into the local command line, environment and port map.
 
-    `ports` fixes some listeners' loopback ports ({"http": 8000, ...}); the others come from pick_ports."""
+    `ports` fixes some listeners' loopback ports ({"http": 8000, ...}); the others come from pick_ports.
+    `unservable_models` (model -> why this tritonserver cannot load it, LocalModelRepository.skipped) drops
+    their `--load-model` flags: in explicit mode Triton would exit on them, as the pod would not."""
     container_env = resolve_container_env(container_spec, secrets, config_maps)
     rendered = [*container_spec.get("command", []), *container_spec.get("args", [])]
     program, flags = _split_program([expand_kubernetes_references(item, container_env) for item in rendered])
@@ -542,7 +569,7 @@ def plan_launch(
         pick_ports = fixed_loopback_ports(ports)
     local_ports = dict(zip(LISTENER_PORT_FLAGS, pick_ports(len(LISTENER_PORT_FLAGS))))
     forced = _forced_settings(local_ports, backend_directory, installation, fixed=ports)
-    local_flags = _localise_flags(flags, forced, path_mapping, gpu_count, changes)
+    local_flags = _localise_flags(flags, forced, path_mapping, gpu_count, changes, unservable_models or {})
     env = _local_environment(container_env, installation, changes)
 
     for change in changes:
@@ -596,6 +623,7 @@ def _localise_flags(
     path_mapping: Mapping[str, Path | str],
     gpu_count: int,
     changes: list[ArgChange],
+    unservable_models: Mapping[str, str],
 ) -> list[str]:
     """The rendered flags as they run here, in their order, then the forced ones; every change is appended
     to `changes`."""
@@ -610,6 +638,8 @@ def _localise_flags(
             local_flags.append(local)
         elif gpu_count == 0 and (name in GPU_ONLY_FLAGS or name.startswith(GPU_ONLY_FLAG_PREFIX)):
             changes.append(ArgChange(flag, None, f"{GPU_ONLY_FLAGS.get(name, 'a GPU setting')}, and there is no GPU"))
+        elif name == "--load-model" and value in unservable_models:
+            changes.append(ArgChange(flag, None, f"{value} cannot be loaded here: {unservable_models[value]}"))
         elif name == "--repoagent-directory":
             changes.append(ArgChange(flag, None, "the local tritonserver ships no repository agents"))
         elif name in NON_LOOPBACK_ENDPOINT_FLAGS and value.lower() in ("true", "1"):
@@ -890,10 +920,11 @@ def launch_triton(
     config_maps: Mapping[str, Mapping[str, str]] | None = None,
     gpu_count: int = 0,
     ports: Mapping[str, int] | None = None,
+    unservable_models: Mapping[str, str] | None = None,
 ) -> TritonServer:
     """Start tritonserver from a rendered container spec; `work_dir` (outside the repository) gets the
     backend directory and the log. `ports` fixes listeners' loopback ports ({"http": 8000, ...}); the others
-    get free ones. Returns the started server; call wait_ready() next."""
+    get free ones; `unservable_models` as for plan_launch. Returns the started server; call wait_ready() next."""
     installation = find_triton_installation()
     plan = plan_launch(
         container_spec,
@@ -904,6 +935,7 @@ def launch_triton(
         config_maps=config_maps,
         gpu_count=gpu_count,
         ports=ports,
+        unservable_models=unservable_models,
     )
     return TritonServer(plan, work_dir / "tritonserver.log").start()
 

@@ -79,11 +79,13 @@ class RenderedTriton:
 @pytest.fixture(scope="session")
 def launch_rendered(local_models):
     """Factory: start tritonserver from a rendered pod as its Deployment runs it (see triton_local); the volume
-    behind --model-repository is stood in for by a local view holding what that volume would."""
+    behind --model-repository is stood in for by a local view holding what that volume would (`models`, else
+    the servable models of models/). A --load-model of a model this server cannot load is dropped, named."""
 
-    def launch(pod: TritonPod, work_dir: Path, secrets=None, ports=None) -> RenderedTriton:
-        path_mapping, repository = pod.mount_model_repository(local_models, work_dir / "model-repository")
-        server = launch_triton(pod.container, work_dir=work_dir, path_mapping=path_mapping, secrets=secrets, ports=ports)
+    def launch(pod: TritonPod, work_dir: Path, secrets=None, ports=None, models: LocalModelRepository | None = None) -> RenderedTriton:
+        path_mapping, repository = pod.mount_model_repository(models or local_models, work_dir / "model-repository")
+        server = launch_triton(pod.container, work_dir=work_dir, path_mapping=path_mapping, secrets=secrets, ports=ports,
+                               unservable_models=repository.skipped)
         return RenderedTriton(pod, server, repository)
 
     return launch

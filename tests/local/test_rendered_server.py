@@ -72,13 +72,14 @@ class RenderedCase:
 
 
 CASES = [
-    RenderedCase("dev", helm.VALUES_DIR / "dev.yaml"),
+    # dev loads a list (explicit mode), so its model-repository API is closed behind the header.
+    RenderedCase("dev", helm.VALUES_DIR / "dev.yaml", None, {ADMIN_SECRET_NAME: {"admin-key": ADMIN_KEY}}, frozenset({"model-repository"})),
     RenderedCase("ci-kind", helm.VALUES_DIR / "ci-kind.yaml"),
     RenderedCase("local", helm.VALUES_DIR / "local.yaml"),
     RenderedCase(
         "dev-admin-restricted",
         helm.VALUES_DIR / "dev.yaml",
-        {"server": {"adminApi": {"restricted": True, "existingSecret": ADMIN_SECRET_NAME}}},
+        {"server": {"adminApi": {"restricted": True, "existingSecret": ADMIN_SECRET_NAME, "categories": sorted(CHART_ADMIN_CATEGORIES)}}},
         {ADMIN_SECRET_NAME: {"admin-key": ADMIN_KEY}},
         CHART_ADMIN_CATEGORIES,
     ),
@@ -161,7 +162,8 @@ class TestRenderedContainer:
         local_argv = set(plan.argv)
         expected = {arg for arg in kept if "$(" not in arg and arg not in gpu_only}
         assert expected <= local_argv, f"rendered flags missing locally: {sorted(expected - local_argv)}"
-        assert "--model-control-mode=none" in local_argv
+        listed = [arg for arg in flags if arg.startswith("--load-model=")]
+        assert f"--model-control-mode={'explicit' if listed else 'none'}" in local_argv
 
     def test_repository_holds_what_the_rendered_volume_mounts_when_served_locally(self, rendered):
         case, launched = rendered
@@ -254,9 +256,26 @@ class TestMetrics:
         assert settled(successes) - before == 3
 
 
+def loads_a_list(launched) -> bool:
+    return any(arg.startswith("--load-model=") for arg in launched.pod.container["args"])
+
+
 class TestModelControl:
+    def test_load_and_unload_need_the_key_over_http_when_models_are_listed(self, rendered):
+        case, launched = rendered
+        if not loads_a_list(launched):
+            pytest.skip(f"{case.name} loads every model (none mode): the tests below cover it")
+        server = launched.server
+        model = launched.repository.served[0]
+        for action in ("load", "unload"):
+            status, body = http_call(server, "POST", f"/v2/repository/models/{model}/{action}")
+            assert status == 403 and "This API is restricted" in body["error"], (action, status, body)
+        assert http_call(server, "GET", f"/v2/models/{model}/ready")[0] == 200
+
     def test_load_and_unload_are_refused_over_http_when_model_control_mode_is_none(self, rendered):
         case, launched = rendered
+        if loads_a_list(launched):
+            pytest.skip(f"{case.name} loads a list (explicit mode): the test above covers it")
         server = launched.server
         model = launched.repository.served[0]
         for action in ("load", "unload"):
@@ -266,6 +285,8 @@ class TestModelControl:
 
     def test_load_and_unload_are_refused_over_grpc_when_model_control_mode_is_none(self, rendered):
         case, launched = rendered
+        if loads_a_list(launched):
+            pytest.skip(f"{case.name} loads a list (explicit mode): its load API is checked over HTTP above")
         model = launched.repository.served[0]
         headers = admin_headers(launched.server, "grpc")
         with open_client(launched.server.grpc_address, "grpc") as client:

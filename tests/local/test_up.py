@@ -118,6 +118,77 @@ class TestUp:
         assert f"{LOOPBACK}:{taken} for http is not free" in printed
 
 
+# A model of one's own for `make up MODELS=`: numpy only, so it loads wherever the python backend does.
+TINY_CONFIG = """name: "doubler"
+backend: "python"
+max_batch_size: 0
+input [ { name: "X", data_type: TYPE_FP32, dims: [ 4 ] } ]
+output [ { name: "Y", data_type: TYPE_FP32, dims: [ 4 ] } ]
+instance_group [ { kind: KIND_CPU, count: 1 } ]
+"""
+TINY_MODEL = """import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse([pb_utils.Tensor("Y", (pb_utils.get_input_tensor_by_name(r, "X").as_numpy() * 2 + 1).astype(np.float32))])
+                for r in requests]
+"""
+
+
+def tiny_repository(root) -> None:
+    (root / "doubler" / "1").mkdir(parents=True)
+    (root / "doubler" / "config.pbtxt").write_text(TINY_CONFIG)
+    (root / "doubler" / "1" / "model.py").write_text(TINY_MODEL)
+
+
+def printed_grpc_example(printed: str) -> str:
+    """The python program of the gRPC example `make up` printed (between <<'EOF' and EOF), unindented."""
+    lines = printed.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.rstrip().endswith("<<'EOF'"))
+    end = next(index for index in range(start + 1, len(lines)) if lines[index].strip() == "EOF")
+    return "\n".join(line[2:] for line in lines[start + 1 : end])
+
+
+class TestOwnRepository:
+    def test_every_model_of_the_directory_is_served_and_the_grpc_example_runs_when_models_is_given(self, tmp_path):
+        tiny_repository(tmp_path / "mine")
+        http, grpc, metrics = pick_free_loopback_ports(3)
+        # values/dev.yaml lists models of models/: with a directory of one's own the list is cleared.
+        process = start_up("values/dev.yaml", "--models", str(tmp_path / "mine"), "--http-port", str(http), "--grpc-port", str(grpc),
+                           "--metrics-port", str(metrics))
+        output = OutputLines(process)
+        try:
+            output.wait_for(READY_PREFIX, SETUP_SECONDS + 120)
+            output.wait_for("Ctrl-C stops it", 10)
+            printed = "\n".join(output.lines)
+            example = subprocess.run([sys.executable, "-"], input=printed_grpc_example(printed), capture_output=True, text=True, timeout=60)
+            process.send_signal(signal.SIGINT)
+            exit_code = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        printed = output.rest(timeout=5)
+        print(printed)
+        assert f"serving doubler: what the pod's repository volume holds, from a copy of {tmp_path / 'mine'}" in printed
+        assert "--model-control-mode=explicit" not in printed and "load-model" not in printed
+        assert example.returncode == 0, example.stderr
+        assert "model_name: \"doubler\"" in example.stdout and "name: \"Y\"" in example.stdout
+        assert "warm-up" in printed and "TOP_CLASS should be" not in printed
+        assert exit_code == 0, printed
+
+    @pytest.mark.parametrize("contents", ["empty", "not-a-directory"])
+    def test_start_is_refused_when_models_is_not_a_repository(self, tmp_path, contents):
+        target = tmp_path / "mine"
+        target.mkdir() if contents == "empty" else target.write_text("")
+        process = start_up("--models", str(target))
+        printed, _ = process.communicate(timeout=REFUSED_START_SECONDS)
+        assert process.returncode == 2, printed
+        assert f"--models {target}: not a model repository" in printed
+
+
 class TestFixedPorts:
     def test_ports_are_the_ones_asked_for_and_the_rest_free_when_some_are_fixed(self):
         wanted = pick_free_loopback_ports(1)[0]

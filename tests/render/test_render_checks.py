@@ -67,6 +67,16 @@ CASES = {
     "restricted-one-category": server({"adminApi": {"restricted": True, "existingSecret": "k", "categories": ["statistics"]}}),
     "open-health": server({"adminApi": {"categories": ["health"]}}),
     "restricted-no-category": server({"adminApi": {"restricted": True, "existingSecret": "k", "categories": []}}, "adminApi.categories", "is empty while adminApi.restricted is true"),
+    # triton.loadModels: model directory names, once each, explicit mode, the repository API behind the header
+    "load-list-restricted": server({"adminApi": {"restricted": True, "existingSecret": "k", "categories": ["model-repository"]}, "triton": {"loadModels": ["a", "b.v2"]}}),
+    "load-list-bad-name": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a", "../b"]}}, "triton.loadModels.1", "is not a Triton model directory name"),
+    "load-list-twice": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a", "a"]}}, "triton.loadModels", "lists a model twice"),
+    "load-list-open-api": server({"triton": {"loadModels": ["a"]}}, "triton.loadModels", "needs the model-repository API restricted"),
+    "load-list-repository-api-left-open": server({"adminApi": {"restricted": True, "existingSecret": "k", "categories": ["statistics"]}, "triton": {"loadModels": ["a"]}}, "triton.loadModels", "needs the model-repository API restricted"),
+    "load-list-poll": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"], "modelControlMode": "poll"}}, "triton.modelControlMode", "is poll, but triton.loadModels needs explicit mode"),
+    "load-list-explicit": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"], "modelControlMode": "explicit"}}),
+    "load-list-helm-test-unlisted": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "helmTest": {"model": "m", "input": {"name": "X", "shape": [1]}}}, "helmTest.model", '"m" is not in triton.loadModels [a]'),
+    "load-list-helm-test-disabled": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "helmTest": {"enabled": False, "model": "m"}}),
     # modelRepository
     "pvc-without-claim": server({"modelRepository": {"pvc": {"claimName": ""}}}, "modelRepository.pvc.claimName", "is required when modelRepository.type is pvc"),
     "pvc-with-claim": server({"modelRepository": {"pvc": {"claimName": "c"}}}),

@@ -35,6 +35,8 @@ CONTEXTS = {
     "modelRepository.configMap.files": {"modelRepository": {"type": "configMap", "configMap": {"files": {"m/config.pbtxt": "name: m"}}}},
     "adminApi": {"adminApi": {"restricted": True, "existingSecret": "admin"}},
     "adminApi.restricted": {"adminApi": {"existingSecret": "admin"}},
+    # A load list needs the model-repository API closed behind the header.
+    "triton.loadModels": {"adminApi": {"restricted": True, "existingSecret": "admin"}},
     "podDisruptionBudget": {"podDisruptionBudget": {"enabled": True}, "replicaCount": 3},
     "helmTest": {"helmTest": {"model": "m", "input": {"name": "X", "shape": [1]}}},
     "gpu.tolerateGpuTaint": {"gpu": {"count": 1}},
@@ -114,6 +116,7 @@ NEW_VALUES = {
     "topologySpread.topologyKey": "kubernetes.io/hostname",
     "podAntiAffinity.topologyKey": "topology.kubernetes.io/zone",
     "triton.extraArgs": ["--buffer-manager-thread-count=2"],
+    "triton.loadModels": ["image_classifier"],
     "triton.env": [{"name": "X", "value": "1"}],
     "adminApi.categories": ["statistics"],
     "adminApi.header": "x-admin",

@@ -45,7 +45,8 @@ wins or loses depending on Triton's parser, so the chart refuses it and names th
   "--allow-metrics" "triton.metrics.enabled"
   "--allow-gpu-metrics" "gpu.count (and gpu.mig)"
   "--model-store" "modelRepository"
-  "--model-control-mode" "triton.modelControlMode"
+  "--model-control-mode" "triton.modelControlMode (or triton.loadModels)"
+  "--load-model" "triton.loadModels"
   "--strict-readiness" "triton.strictReadiness"
   "--exit-on-error" "triton.exitOnError"
   "--disable-auto-complete-config" "triton.disableAutoCompleteConfig"
@@ -81,7 +82,11 @@ before it execs its arguments. Usage: include "triton-server.args" (dict "ctx" $
 - --allow-gpu-metrics={{ include "triton-common.gpu.metricsEnabled" (dict "ctx" .ctx "gpu" $v.gpu) }}
 - --metrics-config=summary_latencies={{ $t.metrics.summaryLatencies }}
 {{- end }}
-- --model-control-mode={{ $t.modelControlMode }}
+{{- /* A load list needs explicit mode: in none mode Triton loads every directory and ignores --load-model. */}}
+- --model-control-mode={{ ternary "explicit" $t.modelControlMode (gt (len $t.loadModels) 0) }}
+{{- range $t.loadModels }}
+- --load-model={{ . }}
+{{- end }}
 - --strict-readiness={{ $t.strictReadiness }}
 - --exit-on-error={{ $t.exitOnError }}
 {{- if $t.disableAutoCompleteConfig }}

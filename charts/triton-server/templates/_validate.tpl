@@ -30,6 +30,29 @@ says what to do. Called once, from the Deployment, so a bad release renders noth
 {{- end -}}
 {{- end -}}
 
+{{- /* Load list: explicit mode opens the repository API's load and unload, and a load request may carry its own
+config and files (model code), so the list is only allowed with that API behind the admin header. */ -}}
+{{- $load := $v.triton.loadModels -}}
+{{- range $index, $name := $load -}}
+{{- if or (not (regexMatch "^[A-Za-z0-9_][A-Za-z0-9_.-]*$" $name)) (gt (len $name) 255) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "triton.loadModels.%d" $index) "message" (printf "%q is not a Triton model directory name. List the name of a model's directory in the repository (the name in its config.pbtxt): letters, digits, _ . - and not starting with a dot; * and paths are not accepted." $name)) $fail) -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (len $load) (len (uniq $load)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "triton.loadModels" "message" "lists a model twice. List each model once.") $fail) -}}
+{{- end -}}
+{{- if $load -}}
+{{- if eq $v.triton.modelControlMode "poll" -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "triton.modelControlMode" "message" (printf "is poll, but %striton.loadModels needs explicit mode (the chart sets it). Set modelControlMode to none or explicit, or empty the load list." $p)) $fail) -}}
+{{- end -}}
+{{- if not (and $v.adminApi.restricted (has "model-repository" $v.adminApi.categories)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "triton.loadModels" "message" (printf "needs the model-repository API restricted: the list switches Triton to explicit mode, where anyone reaching the Service could load and unload models, with code of their own. Set %sadminApi.restricted: true with an existingSecret, and keep model-repository in %sadminApi.categories." $p $p)) $fail) -}}
+{{- end -}}
+{{- if and $v.helmTest.enabled $v.helmTest.model (not (has $v.helmTest.model $load)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "helmTest.model" "message" (printf "%q is not in %striton.loadModels %v, so the helm test would infer on a model that is not loaded. Add it to the list or test a listed model." $v.helmTest.model $p $load)) $fail) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Model repository */ -}}
 {{- $repo := $v.modelRepository -}}
 {{- if and (eq $repo.type "pvc") (not $repo.pvc.claimName) -}}

@@ -68,6 +68,56 @@ class TestServerArgs:
         assert args_of(render_server({"gpu": {"count": 1}}))["--allow-gpu-metrics"] == "true"
 
 
+LISTED = {"adminApi": {"restricted": True, "existingSecret": "admin", "categories": ["model-repository"]}}
+
+
+class TestLoadModels:
+    def test_every_model_loads_in_none_mode_when_no_list_is_set(self):
+        args = triton_container(render_server())["args"]
+        assert "--model-control-mode=none" in args and not [arg for arg in args if arg.startswith("--load-model")]
+
+    def test_explicit_mode_loads_each_listed_model_behind_the_admin_header_when_a_list_is_set(self):
+        args = triton_container(render_server({**LISTED, "triton": {"loadModels": ["image_classifier", "image_classifier_nobatch"]}}))["args"]
+        assert "--model-control-mode=explicit" in args and "--model-control-mode=none" not in args
+        assert [arg for arg in args if arg.startswith("--load-model")] == ["--load-model=image_classifier", "--load-model=image_classifier_nobatch"]
+        assert "--http-restricted-api=model-repository:triton-admin-key=$(TRITON_ADMIN_KEY)" in args
+        assert "--grpc-restricted-protocol=model-repository:triton-admin-key=$(TRITON_ADMIN_KEY)" in args
+
+    @pytest.mark.parametrize("name", ["../other", "nested/model", ".hidden", "*", "two words", ""])
+    def test_a_name_that_is_not_a_model_directory_fails_naming_its_index(self, name):
+        message = error_of({**LISTED, "triton": {"loadModels": ["image_classifier", name]}})
+        assert f"triton.loadModels.1: {name!r}".replace("'", '"') in message and "is not a Triton model directory name" in message
+
+    def test_a_model_listed_twice_fails(self):
+        assert "triton.loadModels: lists a model twice" in error_of({**LISTED, "triton": {"loadModels": ["a", "a"]}})
+
+    @pytest.mark.parametrize("admin_api", [
+        {"restricted": False},
+        {"restricted": True, "existingSecret": "admin", "categories": ["statistics"]},
+    ], ids=["open", "repository-api-not-closed"])
+    def test_a_list_fails_when_the_repository_api_would_be_open(self, admin_api):
+        message = error_of({"adminApi": admin_api, "triton": {"loadModels": ["image_classifier"]}})
+        assert "triton.loadModels: needs the model-repository API restricted" in message and "adminApi.restricted: true" in message
+
+    def test_a_list_fails_with_poll_mode(self):
+        message = error_of({**LISTED, "triton": {"loadModels": ["image_classifier"], "modelControlMode": "poll"}})
+        assert "triton.modelControlMode: is poll, but triton.loadModels needs explicit mode" in message
+
+    def test_helm_test_model_must_be_listed_when_a_list_is_set(self):
+        values = {**LISTED, "triton": {"loadModels": ["image_classifier"]},
+                  "helmTest": {"model": "image_classifier_nobatch", "input": {"name": "IMAGE", "datatype": "FP32", "shape": [1, 3, 32, 32]}}}
+        assert 'helmTest.model: "image_classifier_nobatch" is not in triton.loadModels [image_classifier]' in error_of(values)
+        values["helmTest"]["model"] = "image_classifier"
+        assert "--load-model=image_classifier" in triton_container(render_server(values))["args"]
+
+    def test_extra_args_may_not_add_a_load_model(self):
+        assert "repeats --load-model, which the chart sets from triton.loadModels" in error_of({"triton": {"extraArgs": ["--load-model=a"]}})
+
+    def test_umbrella_names_the_server_prefix(self):
+        stderr = helm.render_error("triton-stack", values={"server": {"triton": {"loadModels": ["a/b"]}}}, kube_version=KUBE_HIGHEST).stderr
+        assert 'server.triton.loadModels.0: "a/b" is not a Triton model directory name' in stderr
+
+
 class TestProbes:
     def test_startup_budget_covers_the_declared_model_load_time(self):
         container = triton_container(render_server({"probes": {"maxModelLoadSeconds": 605, "startup": {"periodSeconds": 10}}}))

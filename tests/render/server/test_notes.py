@@ -37,3 +37,11 @@ def test_notes_warn_when_models_can_be_loaded_through_an_open_api(tmp_path):
 def test_notes_do_not_warn_with_the_production_flags():
     notes, _ = notes_and_objects(helm.CHARTS_DIR / "triton-server" / "ci" / "restricted-admin-values.yaml")
     assert "WARNING" not in notes and "NOTE: one replica." not in notes
+
+
+def test_notes_name_the_loaded_models_and_the_closed_repository_api_when_a_list_is_set(tmp_path):
+    values = tmp_path / "listed.yaml"
+    values.write_text("triton:\n  loadModels: [image_classifier]\nadminApi:\n  restricted: true\n  existingSecret: admin\n")
+    notes = helm.render_notes("triton-server", [values], kube_version=KUBE_HIGHEST)
+    assert "Models loaded at start (triton.loadModels, explicit mode): image_classifier." in notes
+    assert "triton-admin-key header with the key from Secret admin" in notes and "WARNING" not in notes

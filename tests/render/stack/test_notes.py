@@ -33,9 +33,9 @@ def test_notes_give_the_canary_procedure_for_the_release_strategy(tmp_path):
 
 def test_notes_explain_the_admin_header_only_when_restricted():
     prod = helm.render_notes("triton-stack", [helm.VALUES_DIR / "prod.yaml"], kube_version=KUBE_HIGHEST)
-    dev = helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
+    local = helm.render_notes("triton-stack", [helm.VALUES_DIR / "local.yaml"], kube_version=KUBE_HIGHEST)
     assert "triton-grpc-protocol-triton-admin-key" in prod
-    assert "Admin APIs" not in dev
+    assert "Admin APIs" not in local
 
 
 def test_notes_give_the_headless_grpc_target_only_when_it_exists(tmp_path):
