@@ -117,6 +117,7 @@ check-values: venv helm ## Explain every problem of a values file, with what to 
 
 docs: ## Regenerate the value tables in each chart's README from the @param comments
 	for chart in $(CHARTS); do [ $$chart = triton-common ] || node_modules/.bin/readme-generator --values charts/$$chart/values.yaml --readme charts/$$chart/README.md >/dev/null; done
+	$(PY) -m ci.docs.real_defaults $(foreach chart,$(filter-out triton-common,$(CHARTS)),charts/$(chart))
 	$(PY) -m ci.docs.sync_readme
 
 mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a throwaway copy, offline tiers; lists survivors (~45 min)

@@ -1,8 +1,7 @@
 """Keeps the generated parts of the root README in step with their sources.
 
-- Value tables: readme-generator-for-helm writes one table section per chart README; the root README shows the
-  tables of every chart, so this copies the `## Parameters` part of each chart README (headings one level down)
-  between `<!-- values:<chart>:start -->` and `<!-- values:<chart>:end -->`.
+- (Value tables live in each chart's README only, written by readme-generator-for-helm and
+  ci/docs/real_defaults.py; the root README links to them.)
 - Environment table: what each `values/*.yaml` chooses, read off the objects the umbrella chart renders from it
   (through the project's render module), between `<!-- environments:start -->` and `<!-- environments:end -->`.
   Written from the render, not by hand, so that the table cannot claim what the files do not do.
@@ -24,15 +23,6 @@ from ci.docs import placeholders
 from tests.harness import render as helm
 
 ROOT = Path(__file__).resolve().parents[2]
-CHARTS = ["triton-stack", "triton-server"]
-
-
-def chart_tables(chart: str) -> str:
-    readme = (ROOT / "charts" / chart / "README.md").read_text()
-    tables = readme.split("## Parameters", 1)[1].strip()
-    return re.sub(r"^### ", "#### ", tables, flags=re.MULTILINE)
-
-
 def _purpose(values_file: Path) -> str:
     """The file's own first comment, up to its first colon: "Development", "Production", ..."""
     first = next(line for line in values_file.read_text().splitlines() if line.startswith("#"))
@@ -162,8 +152,6 @@ def _replace(readme: str, marker: str, content: str) -> str:
 
 
 def synced(readme: str) -> str:
-    for chart in CHARTS:
-        readme = _replace(readme, f"values:{chart}", chart_tables(chart))
     return _replace(readme, "environments", environments_table())
 
 
@@ -183,7 +171,7 @@ def main() -> int:
         else:
             path.write_text(wanted)
     if stale:
-        print(f"generated sections of {', '.join(stale)} are stale (value tables, environment or placeholder table): run `make docs`",
+        print(f"generated sections of {', '.join(stale)} are stale (environment or placeholder table): run `make docs`",
               file=sys.stderr)
         return 1
     return 0

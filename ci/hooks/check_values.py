@@ -1,5 +1,5 @@
 """Checks a user's environment values files against the triton-stack charts: the `triton-stack-values` hook of
-.pre-commit-hooks.yaml, and the same command in a GitHub Actions step (see the README, "Linting in your own CI").
+.pre-commit-hooks.yaml, and the same command in a GitHub Actions step (see docs/ci.md, "Linting in your own CI").
 
 For each values file given, three checks, all offline:
 

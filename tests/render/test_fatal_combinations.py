@@ -3,7 +3,7 @@
 Each pair below passes the schema value by value, yet together gives a pod that is OOM-killed, evicted, never
 created or never ready. Every check is rendered at its boundary: the value one step on the safe side renders,
 the first value on the fatal side fails, and the failure names both value paths as the user writes them in
-the umbrella (`server.` prefix) and says what to do. The README lists the same pairs ("Values that fail
+the umbrella (`server.` prefix) and says what to do. docs/serving.md lists the same pairs ("Values that fail
 together"); test_readme_lists_every_pair keeps the two in step.
 """
 
@@ -162,9 +162,9 @@ def test_pair_renders_on_the_safe_side_and_fails_from_the_boundary_naming_both_p
         assert pair.other_path in messages[0], f"{name}: the message must name {pair.other_path} too: {messages[0]}"
 
 
-def test_readme_lists_every_pair():
-    readme = (helm.REPO_ROOT / "README.md").read_text()
-    section = readme.split("### Values that fail together", 1)[1].split("\n## ", 1)[0]
+def test_docs_list_every_pair():
+    guide = (helm.REPO_ROOT / "docs" / "serving.md").read_text()
+    section = guide.split("## Values that fail together", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`([^`]+)`", section))
 
     def is_listed(path: str) -> bool:

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from ci.docs import real_defaults
 from tests.harness.render import CHARTS_DIR, REPO_ROOT
 
 README_GENERATOR = REPO_ROOT / "node_modules" / ".bin" / "readme-generator"
@@ -49,7 +50,9 @@ def _generate(chart: str, tmp_path: Path) -> tuple[str, dict]:
         capture_output=True, text=True, timeout=60,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    return readme.read_text(), json.loads(schema.read_text())
+    # `make docs` then writes the real defaults of [array]/[object] values into the table (ci/docs/real_defaults.py).
+    values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text()) or {}
+    return real_defaults.with_real_defaults(readme.read_text(), values), json.loads(schema.read_text())
 
 
 def documented_names(readme: str) -> set[str]:

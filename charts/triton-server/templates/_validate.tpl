@@ -291,7 +291,7 @@ generated name's base to 58 characters, so past 46 the pod names lose that form 
 
 {{- /*
 Values that are valid alone but fatal together: each pair below gives a pod that is OOM-killed, evicted, never
-scheduled or never ready. Listed in the README (Values that fail together).
+scheduled or never ready. Listed in docs/serving.md (Values that fail together).
 */ -}}
 
 {{- /* Sizes: every writable volume is bounded (a sizeLimit of 0 is no limit), and the pod asks for what it writes. */ -}}
