@@ -8,9 +8,11 @@ so uncommitted edits count; later edits to the checkout do not); every copy is m
 with .venv, .tools and node_modules as symlinks to the checkout's, and the render cache is the run's own
 (TRITON_STACK_RENDER_CACHE), so neither the checkout nor its cache is touched. The unmutated copy runs
 first: the tiers must pass there, or no verdict on a mutation would mean anything. Each mutation then gets
-a fresh copy and `pytest -m "not local and not cluster" -x -q -p no:cacheprovider tests/render tests/lint
-...` (less the catalogue's own test, which every mutant fails by construction); a failing run (exit 1, or 2 for an error while collecting) kills the mutation, a passing run means it
-survived. A mutation whose text to find is not in its file exactly once is stale and not run.
+a fresh copy and first its chart's own render tests with the cross-chart render and schema tests (CHART_TESTS),
+then, if those pass, `pytest -m "not local and not cluster" -x -q -p no:cacheprovider tests/render tests/lint
+...` (less the catalogue's own test and the lock's, which every mutant fails by construction); a failing run
+(exit 1, or 2 for an error while collecting) kills the mutation, and only a mutant that passes the whole offline
+tiers survived. A mutation whose text to find is not in its file exactly once is stale and not run.
 
 Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
 rate (survivors / mutations run). Writes the same as JSON to .cache/mutate/report.json. Exit status: 0 when
@@ -88,11 +90,27 @@ def make_copy(source: Path, destination: Path) -> Path:
     return Path(shutil.copytree(source, destination, symlinks=True))
 
 
-def run_tiers(copy: Path, render_cache: Path, workers: int) -> tuple[int, str, float]:
-    """(exit code, output, seconds) of the offline tiers in a copy; exit code -1 on timeout."""
+# A mutation in one chart is first run against that chart's own render tests and the cross-chart ones (seconds,
+# not minutes); only a mutant that survives them gets the whole offline tiers, so a verdict of "survived" always
+# means every offline test passed. triton-common feeds every chart: its mutants go straight to the whole tiers.
+CHART_TESTS = {"triton-server": "server", "triton-routing": "routing", "triton-batch": "batch", "triton-monitoring": "monitoring",
+               "triton-logging": "logging", "triton-loadtest": "loadtest", "triton-stack": "stack"}
+
+
+def targeted_paths(copy: Path, file: str) -> list[str] | None:
+    """The chart's own tests and the cross-chart render and schema tests, or None where there are none."""
+    parts = Path(file).parts
+    area = CHART_TESTS.get(parts[1]) if len(parts) > 1 and parts[0] == "charts" else None
+    if not area or not (copy / "tests" / "render" / area).is_dir():
+        return None
+    return [f"tests/render/{area}", *sorted(f"tests/render/{p.name}" for p in (copy / "tests" / "render").glob("test_*.py")), "tests/schema"]
+
+
+def run_tiers(copy: Path, render_cache: Path, workers: int, paths: list[str] | None = None) -> tuple[int, str, float]:
+    """(exit code, output, seconds) of the offline tiers in a copy (or of `paths` only); -1 on timeout."""
     tiers = sorted((p.name for p in (copy / "tests").iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name not in SKIPPED_TIERS),
                    key=lambda name: (FIRST_TIERS.index(name) if name in FIRST_TIERS else len(FIRST_TIERS), name))
-    command = [str(copy / ".venv" / "bin" / "python"), "-m", "pytest", *PYTEST_ARGS, *(f"tests/{tier}" for tier in tiers)]
+    command = [str(copy / ".venv" / "bin" / "python"), "-m", "pytest", *PYTEST_ARGS, *(paths or [f"tests/{tier}" for tier in tiers])]
     command += [f"--ignore={path}" for path in NOT_RUN_ON_MUTANTS]
     if workers > 1:
         command += ["-n", str(workers), "--dist", "loadscope"]
@@ -177,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             except mutations.CatalogueError as stale:
                 outcomes.append(Outcome(mutation.id, mutation.file, "stale", str(stale), 0.0))
             else:
-                outcomes.append(judge(mutation, *run_tiers(copy, render_cache, args.workers)))
+                targeted = targeted_paths(copy, mutation.file)
+                code, output, seconds = run_tiers(copy, render_cache, args.workers, targeted) if targeted else (0, "", 0.0)
+                if code == 0:  # not caught by its chart's tests (or none to try): the whole offline tiers decide
+                    code, output, more = run_tiers(copy, render_cache, args.workers)
+                    seconds += more
+                outcomes.append(judge(mutation, code, output, seconds))
             last = outcomes[-1]
             print(f"[{index}/{len(catalogue)}] {mutation.id}: {last.result} ({last.seconds:.0f}s) {last.detail}", flush=True)
             if not args.keep:
