@@ -131,7 +131,7 @@ CPUS ?= request
 
 # Only what the server needs: the virtualenv (tritonserver comes in nvidia-pytriton), Helm and the packaged subcharts.
 up: venv helm dependencies ## Run the stack without a cluster: the real Triton exactly as the pod would (VALUES=values/local.yaml, MODELS=dir)
-	$(PY) ci/local/up.py $(VALUES) $(if $(MODELS),--models $(MODELS))
+	$(PY) ci/local/up.py $(VALUES) $(if $(MODELS),--models "$(MODELS)")
 
 # Where `make loadtest` writes its CSV, HTML and slo.json; extra Locust arguments go in ARGS.
 REPORT_DIR ?= reports/loadtest

@@ -21,6 +21,7 @@ import yaml
 
 # The longest default shown in full; longer ones are cut with a pointer to values.yaml.
 MAX_CELL = 120
+CUT = "… (values.yaml)"
 _ROW = re.compile(r"^\|.*\|$")
 
 
@@ -37,7 +38,7 @@ def inline(value) -> str:
     """A default as one line of YAML flow style: ["a", "b"], {cpu: "1"}; cut at MAX_CELL characters."""
     text = json.dumps(value, separators=(", ", ": "))
     if len(text) > MAX_CELL:
-        text = text[: MAX_CELL - 1] + "…"
+        text = text[: MAX_CELL - len(CUT)] + CUT
     return text.replace("|", "\\|")
 
 

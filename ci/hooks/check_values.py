@@ -17,8 +17,8 @@ temporary directory and their file:// dependencies built there, so nothing is wr
     triton-stack-check-values envs/prod.yaml envs/staging.yaml      # installed by pre-commit or pip
     python -m ci.hooks.check_values values/prod.yaml                 # from this repository
 
-Exit status: 0 when every file passes, 1 when any check fails (each problem printed as `file: check: message`),
-2 on a usage error (no helm, a file that is not YAML).
+Exit status: 0 when every file passes, 1 when any check fails (each problem printed as `file: check: message`,
+invalid YAML included), 2 on a usage error (no helm, a file that cannot be read).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def schema_errors(values: dict, charts_dir: Path) -> list[str]:
     defaults = _read_yaml(umbrella_dir / "values.yaml")
     merged = deep_merge(defaults, values)
     checks = [("", merged, umbrella_dir / "values.schema.json")]
+    early: list[str] = []
     for dependency in umbrella.get("dependencies", []):
         subchart_dir = charts_dir / dependency["repository"].removeprefix("file://../")
         key = dependency.get("alias", dependency["name"])
@@ -98,11 +99,19 @@ def schema_errors(values: dict, charts_dir: Path) -> list[str]:
         enabled = dependency.get("condition")
         if enabled and not _lookup(merged, enabled):
             continue
-        sub_values = deep_merge(deep_merge(_read_yaml(subchart_dir / "values.yaml"), merged.get(key) or {}),
+        section = merged.get(key) or {}
+        if not isinstance(section, dict):
+            # Helm keeps the chart's table and only warns ("cannot overwrite table with non table"): say it here.
+            early.append(f"{key}: is {section!r}, but `{key}` is a section of settings (a mapping): indent its keys under `{key}:`")
+            continue
+        # The subchart's defaults, then the umbrella's for its section, then the user's section as written: a null
+        # there (`server.probes: null`) must delete the subchart's default, as Helm's coalescing does.
+        user_section = values.get(key) if isinstance(values.get(key), dict) else {}
+        sub_values = deep_merge(deep_merge(deep_merge(_read_yaml(subchart_dir / "values.yaml"), defaults.get(key) or {}), user_section),
                                 {"global": merged.get("global", {})} if "global" in merged else {})
         checks.append((f"{key}.", sub_values, schema))
     sections = subchart_sections(charts_dir)
-    errors = []
+    errors = list(early)
     for prefix, instance, schema_path in checks:
         validator = jsonschema.Draft7Validator(yaml.safe_load(schema_path.read_text()))
         for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
@@ -132,7 +141,7 @@ def subchart_sections(charts_dir: Path) -> dict[str, set[str]]:
 def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
     declared = error.schema.get("properties", {})
     patterns = error.schema.get("patternProperties", {})
-    return [key for key in error.instance if key not in declared and not any(re.search(p, key) for p in patterns)]
+    return [str(key) for key in error.instance if key not in declared and not any(re.search(p, str(key)) for p in patterns)]
 
 
 def suggestion(error: jsonschema.ValidationError, path: str, sections: dict[str, set[str]]) -> str:
@@ -162,13 +171,20 @@ def suggestion(error: jsonschema.ValidationError, path: str, sections: dict[str,
             return (f"a Kubernetes quantity has no `B`: write `{binary}` (powers of 1024, what `free -h` shows) or "
                     f"`{decimal}` (powers of 1000)")
     if error.validator == "enum" and isinstance(error.instance, str):
-        close = difflib.get_close_matches(error.instance, [str(v) for v in error.validator_value], n=1, cutoff=0.5)
+        options = [str(v) for v in error.validator_value]
+        same_but_case = [option for option in options if option.lower() == error.instance.lower()]
+        close = same_but_case or difflib.get_close_matches(error.instance, options, n=1, cutoff=0.5)
         if close:
             return f"did you mean `{close[0]}`?"
     if error.validator == "required":
         missing = [key for key in error.validator_value if key not in (error.instance or {})]
+        if not missing:
+            return ""
+        if any(isinstance(part, int) for part in error.absolute_path):
+            # Inside a list item: nothing the chart defaults, the item itself lacks a field.
+            return f"add `{missing[0]}` to this item"
         return (f"`{where}{missing[0]}` is gone: a `null` there, or a section whose entries are all commented out, removes "
-                "the chart's defaults; delete the key to keep the defaults, or give it its entries") if missing else ""
+                "the chart's defaults; delete the key to keep the defaults, or give it its entries")
     return ""
 
 
@@ -210,14 +226,23 @@ def prepared_charts(helm: str, charts_dir: Path, workdir: Path) -> Path:
 def check_file(path: Path, helm: str, charts_dir: Path, umbrella: Path) -> list[str]:
     """Every problem with one values file, as `check: message` lines; empty when it passes."""
     try:
-        values = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read it ({error.__class__.__name__}: {error})") from error
+    try:
+        values = yaml.safe_load(text)
     except yaml.YAMLError as error:
         return [f"yaml: {error}"]
+    except RecursionError:
+        return ["yaml: nested too deeply to be a values file"]
     if values is None:
         values = {}
     if not isinstance(values, dict):
         return ["yaml: a values file must be a mapping at the top level"]
-    problems = [f"schema: {error}" for error in schema_errors(values, charts_dir)]
+    try:
+        problems = [f"schema: {error}" for error in schema_errors(values, charts_dir)]
+    except RecursionError:
+        return ["yaml: nested too deeply to be a values file"]
     if problems:
         # Helm validates the same schemas first and would stop at the same errors, less clearly.
         return [*problems, "helm lint and the renders: not run until the schema errors above are fixed"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shlex
 import signal
@@ -59,14 +60,15 @@ class StopRequested(Exception):
 
 
 class StopSignals:
-    """SIGINT and SIGTERM raise StopRequested in the main thread, or wait while `defer` is set."""
+    """SIGINT, SIGTERM and SIGHUP raise StopRequested in the main thread, or wait while `defer` is set."""
 
     def __init__(self) -> None:
         self.defer = False
         self.deferred: str | None = None
 
     def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: a closed terminal or SSH session must stop tritonserver (a session of its own), not orphan it.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._handle)
 
     def raise_deferred(self) -> None:
@@ -165,7 +167,9 @@ GRPC_EXAMPLE = """\
       tensor.set_data_from_numpy(np.array(spec["data"], dtype=triton_to_np_dtype(spec["datatype"])).reshape(spec["shape"]))
       inputs.append(tensor)
   with grpcclient.InferenceServerClient({address!r}) as client:
-      print(client.infer({model!r}, inputs).get_response())
+      result = client.infer({model!r}, inputs)
+      for output in result.get_response().outputs:
+          print(output.name, result.as_numpy(output.name).tolist())
   EOF"""
 
 
@@ -266,6 +270,10 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         except StopRequested as stop:
             return stop_gracefully(server, grace, str(stop), ready=server.ready_seconds is not None)
+        except BrokenPipeError:
+            # Whoever read our output went away (`make up | head`): stop the server quietly rather than orphan it.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of this process
+            return stop_gracefully(server, grace, "a closed output pipe", ready=server.ready_seconds is not None)
 
 
 def stop_gracefully(server, grace: float, reason: str, ready: bool) -> int:

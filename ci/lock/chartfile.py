@@ -345,7 +345,10 @@ def write(lock_file: Path = LOCK_FILE) -> dict:
 def next_patch(version: str) -> str:
     """0.2.3 -> 0.2.4 (a pre-release or build suffix is dropped: the bumped version is a plain release)."""
     core = version.split("-", 1)[0].split("+", 1)[0]
-    major, minor, patch = (int(part) for part in core.split("."))
+    parts = core.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise LockError(f"version {version!r} is not MAJOR.MINOR.PATCH (Helm charts use SemVer 2): set it by hand")
+    major, minor, patch = (int(part) for part in parts)
     return f"{major}.{minor}.{patch + 1}"
 
 
@@ -362,17 +365,33 @@ def set_chart_version(chart_yaml: Path, version: str) -> None:
 
 
 def set_dependency_version(chart_yaml: Path, dependency: str, version: str) -> bool:
-    """Pins `dependency` at `version` in the chart's dependencies list; True when a line changed."""
+    """Pins `dependency` at `version` in the chart's `dependencies:` list (an item is found by its `name:`, on
+    whichever line of the item it is); True when a line changed. Lines outside that list are never touched."""
     lines = chart_yaml.read_text().splitlines(keepends=True)
-    current, changed = None, False
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith("- name:"):
-            current = stripped.split(":", 1)[1].strip()
-        elif current == dependency and stripped.startswith("version:"):
-            indent = line[: len(line) - len(line.lstrip())]
-            new = f"{indent}version: {version}\n"
-            changed, lines[index] = changed or new != line, new
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "dependencies:"), None)
+    if start is None:
+        return False
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() and not lines[i][0].isspace() and not lines[i].startswith("-")), len(lines))
+    items: list[list[int]] = []
+    for index in range(start + 1, end):
+        if lines[index].lstrip().startswith("- "):
+            items.append([index])
+        elif items and lines[index].strip():
+            items[-1].append(index)
+    changed = False
+    for item in items:
+        fields = {}
+        for index in item:
+            text = lines[index].strip().removeprefix("- ")
+            key, _, value = text.partition(":")
+            fields[key.strip()] = (index, value.strip())
+        if fields.get("name", (None, None))[1] != dependency or "version" not in fields:
+            continue
+        index, _ = fields["version"]
+        line = lines[index]
+        prefix = line[: line.index("version:")]
+        new = f"{prefix}version: {version}\n"
+        changed, lines[index] = changed or new != line, new
     chart_yaml.write_text("".join(lines))
     return changed
 

@@ -180,3 +180,21 @@ class TestTheDigestIsDeterministic:
     def test_a_library_chart_packages_to_its_locked_digest(self, tmp_path, generated):
         packaged = chartfile.package_digests(helm.package("triton-common", tmp_path))
         assert packaged == {"triton-common": generated["charts"]["triton-common"]["digest"]}
+
+
+class TestBumpEdgeCases:
+    def test_an_item_written_alias_first_is_repinned_and_the_charts_own_version_after_the_list_is_kept(self, tmp_path):
+        chart_yaml = tmp_path / "Chart.yaml"
+        chart_yaml.write_text("apiVersion: v2\nname: x\ndependencies:\n  - alias: server\n    name: triton-server\n    version: 0.1.0\n"
+                              "  - repository: file://../triton-common\n    name: triton-common\n    version: 0.1.0\nversion: 1.4.2\n")
+        assert chartfile.set_dependency_version(chart_yaml, "triton-common", "0.1.4")
+        data = yaml.safe_load(chart_yaml.read_text())
+        assert data["version"] == "1.4.2"
+        assert {d["name"]: d["version"] for d in data["dependencies"]} == {"triton-server": "0.1.0", "triton-common": "0.1.4"}
+        assert chartfile.set_dependency_version(chart_yaml, "triton-server", "0.2.0")
+        assert yaml.safe_load(chart_yaml.read_text())["dependencies"][0]["version"] == "0.2.0"
+
+    @pytest.mark.parametrize("version", ["1.0", "v1.2.3", "1.2.x"])
+    def test_a_version_that_is_not_semver_is_refused(self, version):
+        with pytest.raises(chartfile.LockError, match="is not MAJOR.MINOR.PATCH"):
+            chartfile.next_patch(version)

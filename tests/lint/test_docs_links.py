@@ -11,7 +11,8 @@ from tests.harness.render import REPO_ROOT
 
 pytestmark = pytest.mark.render
 
-DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [REPO_ROOT / "README.md", REPO_ROOT / "models" / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")),
+             *sorted((REPO_ROOT / "charts").glob("*/README.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -46,3 +47,9 @@ def test_a_dead_link_and_a_dead_anchor_are_found(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("[ok](other.md#getting-started-now) [gone](missing.md) [bad](other.md#nowhere) [web](https://x.y/z)\n")
     assert dead_links(page) == ["missing.md: no such file", "other.md#nowhere: no heading #nowhere"]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_no_prose_pointer_to_a_readme_section_that_moved(document):
+    """The feature sections live in docs/ now: "the top-level README, "Logging"" would send a reader nowhere."""
+    assert not re.findall(r"(?:top-level|root) README[^.\n]{0,12}\(?\"", document.read_text())

@@ -1,6 +1,7 @@
 """`make up` and `make test` install what they need first, and that costs nothing once it is installed: every
 install step behind them is a stamp file (newer than its requirements) or a version check."""
 
+import os
 import subprocess
 
 import pytest
@@ -10,7 +11,11 @@ from tests.harness import render as helm
 INSTALLS = ("pip install", "npm ci")
 
 def dry_run(*arguments: str) -> str:
-    return subprocess.run(["make", "-n", *arguments], cwd=helm.REPO_ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+    """`make -n` as a user would run it: not as a sub-make of `make test` (which would print
+    "make[1]: Leaving directory" and pass its flags down), so the environment loses make's own variables."""
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    return subprocess.run(["make", "--no-print-directory", "-n", *arguments], cwd=helm.REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=True, timeout=60).stdout
 
 class TestInstallFirst:
     def test_test_runs_setup_before_pytest_and_installs_nothing_when_installed(self):
@@ -22,7 +27,7 @@ class TestInstallFirst:
     def test_up_installs_the_venv_helm_and_subcharts_first_and_passes_models(self):
         commands = dry_run("up", "MODELS=/tmp/my-models")
         assert commands.index("install-helm.sh") < commands.index("dependency build") < commands.index("ci/local/up.py")
-        assert commands.rstrip().splitlines()[-1].endswith("ci/local/up.py values/local.yaml --models /tmp/my-models")
+        assert commands.rstrip().splitlines()[-1].endswith('ci/local/up.py values/local.yaml --models "/tmp/my-models"')
         assert "--models" not in dry_run("up").rstrip().splitlines()[-1]
 
     @pytest.mark.parametrize(("target", "changed", "install"), [("test", "requirements.txt", "pip install"),

@@ -124,7 +124,11 @@ class TestTheChecker:
          "write `4Gi` (powers of 1024, what `free -h` shows) or `4G` (powers of 1000)"),
         ({"server": {"sharedMemory": {"sizeLimit": "512 mb"}}}, "write `512Mi` (powers of 1024, what `free -h` shows) or `512M`"),
         ({"server": {"service": {"type": "ClusterIp"}}}, "did you mean `ClusterIP`?"),
-    ], ids=["server-key-at-top-level", "replicaCount-at-top-level", "misspelt-key", "4GB", "512-mb", "enum-case"])
+        ({"server": {"autoscaling": {"mode": "KEDA"}}}, "did you mean `keda`?"),
+        ({"server": {"probes": None}}, "server: 'probes' is a required property: `server.probes` is gone: a `null` there"),
+        ({"batch": None}, "(top level): 'batch' is a required property: `batch` is gone"),
+    ], ids=["server-key-at-top-level", "replicaCount-at-top-level", "misspelt-key", "4GB", "512-mb", "enum-case", "enum-upper-case",
+            "subchart-section-nulled", "component-section-nulled"])
     def test_errors_come_with_what_to_do(self, values, expected):
         errors = check_values.schema_errors(values, helm.CHARTS_DIR)
         assert any(expected in error for error in errors), errors
@@ -136,6 +140,20 @@ class TestTheChecker:
     ], ids=["under-server", "quantities", "enum"])
     def test_the_right_forms_have_no_error(self, values):
         assert check_values.schema_errors(values, helm.CHARTS_DIR) == []
+
+    def test_a_list_item_missing_a_field_is_told_to_add_it(self):
+        errors = check_values.schema_errors({"server": {"triton": {"env": [{"value": "x"}]}}}, helm.CHARTS_DIR)
+        assert any(error.endswith(": add `name` to this item") for error in errors), errors
+
+    def test_a_section_that_is_not_a_mapping_is_named(self):
+        errors = check_values.schema_errors({"server": "foo"}, helm.CHARTS_DIR)
+        assert "server: is 'foo', but `server` is a section of settings (a mapping): indent its keys under `server:`" in errors
+
+    def test_an_unreadable_file_is_a_usage_error(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("HELM", str(helm.helm_binary("helm3")))
+        (tmp_path / "bad.yaml").write_bytes(b"server: \xff\xfe\n")
+        assert check_values.main([str(tmp_path / "missing.yaml")]) == 2
+        assert check_values.main([str(tmp_path / "bad.yaml")]) == 2
 
     def test_an_unknown_key_with_no_close_name_lists_the_section(self):
         (error,) = check_values.schema_errors({"server": {"zzzz": 1}}, helm.CHARTS_DIR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -106,6 +107,26 @@ class TestUp:
         assert "dropped ENTRYPOINT /opt/nvidia/nvidia_entrypoint.sh: the image's entrypoint is not run here" in printed
         assert all(port_is_closed(port) for port in (http, grpc, metrics))
 
+    def test_a_closed_terminal_stops_the_server_too(self):
+        """SIGHUP (the terminal or SSH session went away) stops tritonserver, which runs in a session of its own,
+        instead of leaving it holding the ports."""
+        pod = find_triton_pod(helm.render("triton-stack", [VALUES_FILE], kube_version=KUBE_HIGHEST))
+        grace = pod.termination_grace_seconds - pod.pre_stop_seconds
+        http, grpc, metrics = pick_free_loopback_ports(3)
+        process = start_up(str(VALUES_FILE.relative_to(helm.REPO_ROOT)), "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
+        output = OutputLines(process)
+        try:
+            output.wait_for(READY_PREFIX, SETUP_SECONDS + probe_budget_seconds(pod.container["startupProbe"]))
+            process.send_signal(signal.SIGHUP)
+            exit_code = process.wait(timeout=grace + 5)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+        printed = output.rest(timeout=5)
+        assert exit_code == 0 and "stopped cleanly" in printed, printed
+        assert all(port_is_closed(port) for port in (http, grpc, metrics))
+
     def test_start_is_refused_naming_the_port_when_it_is_taken(self):
         with socket.socket() as holder:
             holder.bind((LOOPBACK, 0))
@@ -175,7 +196,8 @@ class TestOwnRepository:
         assert f"serving doubler: what the pod's repository volume holds, from a copy of {tmp_path / 'mine'}" in printed
         assert "--model-control-mode=explicit" not in printed and "load-model" not in printed
         assert example.returncode == 0, example.stderr
-        assert "model_name: \"doubler\"" in example.stdout and "name: \"Y\"" in example.stdout
+        # One line per output: its name and the answer as numbers, not the raw protobuf.
+        assert re.fullmatch(r"Y \[[-0-9., ]+\]\n", example.stdout), example.stdout
         assert "warm-up" in printed and "TOP_CLASS should be" not in printed
         assert exit_code == 0, printed
 

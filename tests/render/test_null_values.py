@@ -26,7 +26,9 @@ from tests.harness import render as helm
 pytestmark = pytest.mark.render
 
 CHARTS = ("triton-server", "triton-routing", "triton-batch", "triton-monitoring", "triton-logging", "triton-loadtest", "triton-stack")
-# The umbrella's sections that are subcharts: their keys are swept with the subchart itself.
+# The umbrella's sections that are subcharts: the keys under them are swept with the subchart itself. Nulling a
+# section whose subchart is off by default (`batch:` with its entries commented out) once switched it on: Helm
+# refilled it with the subchart's own default `enabled: true`.
 SUBCHART_SECTIONS = {"server", "routing", "batch", "monitoring", "logging"}
 # What Go's text/template prints for a missing value, and fmt's marker of a bad verb argument.
 NIL_MARKERS = ("<nil>", "%!")
@@ -51,7 +53,8 @@ def _defaults(chart: str) -> dict:
 def swept_paths(chart: str) -> list[tuple[str, ...]]:
     paths = _key_paths(_defaults(chart))
     if chart == "triton-stack":
-        paths = [path for path in paths if path[0] not in SUBCHART_SECTIONS]
+        # A subchart section itself (`batch: null`) is the umbrella's; the keys under it are swept with the subchart.
+        paths = [path for path in paths if path[0] not in SUBCHART_SECTIONS or len(path) == 1]
     return paths
 
 
@@ -147,3 +150,11 @@ def test_the_sweep_sees_a_crash(tmp_path):
 def test_a_removed_section_is_named_by_helm(path):
     with pytest.raises(helm.HelmError, match=rf"missing property '{path[-1]}'"):
         helm.render("triton-server", values=_nulled(path))
+
+
+@pytest.mark.parametrize("section", sorted(SUBCHART_SECTIONS - {"server"}))
+@pytest.mark.parametrize("helm_major", helm.HELM_MAJORS)
+def test_a_nulled_component_section_is_refused_not_switched_on(section, helm_major):
+    """`batch:` with every entry commented out is `batch: null`: refused by name, never rendered with defaults."""
+    with pytest.raises(helm.HelmError, match=rf"missing propert(y|ies) '{section}'"):
+        helm.render("triton-stack", values={section: None}, helm=helm_major)

@@ -38,6 +38,18 @@ def server(values, path=None, message="", kube=KUBE_HIGHEST) -> Case:
     return Case("triton-server", values, path, message, kube)
 
 
+LISTED = {"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["image_classifier"]}}
+LISTED_SERVER = {"server": LISTED}
+
+
+def LOAD_STEP(model: str) -> dict:  # noqa: N802 - a values builder, named like the constants beside it
+    """A gated Argo rollout whose load step sends to `model`, on a server with a load list."""
+    return {"server": {**LISTED, "canary": {"enabled": True, "strategy": "argoRollouts"}},
+            "routing": {"enabled": True, "canary": {"enabled": True},
+                        "promotion": {"enabled": True, "loadTest": {"enabled": True, "configMap": "load-triton-loadtest", "model": model}}},
+            "monitoring": {"enabled": True}}
+
+
 def stack(values, path=None, message="") -> Case:
     return Case("triton-stack", values, path, message)
 
@@ -76,6 +88,11 @@ CASES = {
     "load-list-poll": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"], "modelControlMode": "poll"}}, "triton.modelControlMode", "is poll, but triton.loadModels needs explicit mode"),
     "load-list-explicit": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"], "modelControlMode": "explicit"}}),
     "load-list-helm-test-unlisted": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "helmTest": {"model": "m", "input": {"name": "X", "shape": [1]}}}, "helmTest.model", '"m" is not in triton.loadModels [a]'),
+    "load-list-autoscaler-unlisted": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "autoscaling": {"mode": "keda", "model": "m"}}, "autoscaling.model", '"m" is not in triton.loadModels [a]'),
+    "load-list-autoscaler-listed": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "autoscaling": {"mode": "keda", "model": "a"}}),
+    "load-list-autoscaler-every-model": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "autoscaling": {"mode": "keda", "model": ""}}),
+    "explicit-open-api": server({"triton": {"modelControlMode": "explicit"}}, "triton.modelControlMode", "is explicit with the model-repository API open"),
+    "explicit-restricted": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"modelControlMode": "explicit"}}),
     "load-list-helm-test-disabled": server({"adminApi": {"restricted": True, "existingSecret": "k"}, "triton": {"loadModels": ["a"]}, "helmTest": {"enabled": False, "model": "m"}}),
     # modelRepository
     "pvc-without-claim": server({"modelRepository": {"pvc": {"claimName": ""}}}, "modelRepository.pvc.claimName", "is required when modelRepository.type is pvc"),
@@ -153,6 +170,12 @@ CASES = {
     "monitoring-without-summaries": stack({"monitoring": {"enabled": True}, "server": {"triton": {"metrics": {"summaryLatencies": False}}}},
                                           "server.triton.metrics.summaryLatencies", "removes the latency summaries"),
     "monitoring-with-server-metrics": stack({"monitoring": {"enabled": True}}),
+    # server.triton.loadModels against the models the components send to
+    "batch-model-unlisted": stack({**LISTED_SERVER, "batch": {"enabled": True, "target": {"model": "other"}}}, "batch.target.model", '"other" is not in server.triton.loadModels [image_classifier]'),
+    "batch-model-listed": stack({**LISTED_SERVER, "batch": {"enabled": True, "target": {"model": "image_classifier"}}}),
+    "batch-elsewhere-unlisted": stack({**LISTED_SERVER, "batch": {"enabled": True, "target": {"model": "other", "service": {"host": "triton.other"}}}}),
+    "load-step-model-unlisted": stack(LOAD_STEP("other"), "routing.promotion.loadTest.model", '"other" is not in server.triton.loadModels'),
+    "load-step-model-listed": stack(LOAD_STEP("image_classifier")),
     # rate windows of at least four scrapes (30 s by default): 120 s passes, 119 s not
     "autoscaling-window-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"autoscaling": {"mode": "keda", "window": "120s"}}}),
     "autoscaling-window-below-four-scrapes": stack({"monitoring": {"enabled": True}, "server": {"autoscaling": {"mode": "keda", "window": "119s"}}},

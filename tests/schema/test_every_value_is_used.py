@@ -24,6 +24,8 @@ WINDOW = {"name": "peak", "days": ["mon"], "start": "08:00", "end": "18:00", "mi
 
 # Longest matching prefix wins: the values that switch a value's feature on before it is changed.
 CONTEXTS = {
+    # explicit and poll modes need the repository API behind the header
+    "triton.modelControlMode": {"adminApi": {"restricted": True, "existingSecret": "k"}},
     "modelRepository.pvc": {},
     "modelRepository.objectStore": {"modelRepository": S3},
     "modelRepository.objectStore.credentials": {"modelRepository": {**S3, "objectStore": {**S3["objectStore"], "existingSecret": "keys"}}},

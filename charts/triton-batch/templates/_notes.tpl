@@ -3,7 +3,6 @@ What NOTES.txt prints, as a template so that the umbrella prints it too (Helm sh
 Usage: include "triton-batch.notes" . (or a dict with Values, Release and Chart (Name) from the umbrella)
 */}}
 {{- define "triton-batch.notes" -}}
-{{- if .Values.enabled -}}
 {{- $name := include "triton-common.names.fullname" (dict "ctx" $) -}}
 Batch inference: {{ .Values.shards }} shards of {{ .Values.input.path }} ({{ .Values.input.format }}) through {{ .Values.target.model }} at {{ include "triton-batch.targetAddress" (dict "ctx" $) }} ({{ .Values.target.protocol }}{{ if eq .Values.target.mode "sidecar" }}, a Triton sidecar in each pod{{ end }}), {{ .Values.parallelism }} at a time, into {{ .Values.output.path }}.
 {{- if .Values.schedule }}
@@ -17,5 +16,4 @@ Progress (done/total, rate, ETA) and each shard's verdict:
 
 Results: {{ .Values.output.path }}/shards/shard-<i>-of-<n>.results.jsonl, .failures.jsonl and .manifest.json per shard.
 A shard that failed resumes where it stopped when it is retried: results already written are never sent again.
-{{- end }}
 {{- end -}}

@@ -134,8 +134,11 @@ label names the family as one dash-separated token (NVIDIA-H100-80GB-HBM3, NVIDI
 NVIDIA-GH200-480GB). Only the family is compared: memory is not always in the label (NVIDIA-H100-PCIe). */ -}}
 {{- $family := first (splitList "-" $mig.gpuModel) -}}
 {{- range $product := .gpu.products -}}
+{{- if contains "-MIG-" $product -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.products" $path) "message" (printf "lists %q, a node label of the MIG single strategy: list the GPU product without -MIG-<profile> (%s); the chart adds the profile's suffix itself." $product (regexReplaceAll "-MIG-.*$" $product ""))) $fail) -}}
+{{- end -}}
 {{- if not (has $family (splitList "-" $product)) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.products" $path) "message" (printf "lists %q, which is not a %s, but %s%s.mig.gpuModel is %s: the %s profile exists on that GPU only, so the pods would stay Pending. Make the two agree (kubectl get nodes -L nvidia.com/gpu.product)." $product $family $p $path $mig.gpuModel $mig.profile)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "%s.products" $path) "message" (printf "lists %q, which is not a %s, but %s%s.mig.gpuModel is %s: the pods would ask for %s's %s slices on nodes of another GPU and stay Pending. Make the two agree: set gpuModel to the GPU of these products, or list %s products (kubectl get nodes -L nvidia.com/gpu.product)." $product $family $p $path $mig.gpuModel $mig.gpuModel $mig.profile $family)) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- if ne (int .gpu.count) 1 -}}

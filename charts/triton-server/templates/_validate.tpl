@@ -35,7 +35,7 @@ config and files (model code), so the list is only allowed with that API behind 
 {{- $load := $v.triton.loadModels -}}
 {{- range $index, $name := $load -}}
 {{- if or (not (regexMatch "^[A-Za-z0-9_][A-Za-z0-9_.-]*$" $name)) (gt (len $name) 255) -}}
-{{- include "triton-common.validate.fail" (merge (dict "path" (printf "triton.loadModels.%d" $index) "message" (printf "%q is not a Triton model directory name. List the name of a model's directory in the repository (the name in its config.pbtxt): letters, digits, _ . - and not starting with a dot; * and paths are not accepted." $name)) $fail) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" (printf "triton.loadModels.%d" $index) "message" (printf "%q is not a Triton model directory name. List the name of a model's directory in the repository (the name in its config.pbtxt): letters, digits, _ . - and not starting with a dot, at most 255 characters; * and paths are not accepted." $name)) $fail) -}}
 {{- end -}}
 {{- end -}}
 {{- if ne (len $load) (len (uniq $load)) -}}
@@ -48,9 +48,17 @@ config and files (model code), so the list is only allowed with that API behind 
 {{- if not (and $v.adminApi.restricted (has "model-repository" $v.adminApi.categories)) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "triton.loadModels" "message" (printf "needs the model-repository API restricted: the list switches Triton to explicit mode, where anyone reaching the Service could load and unload models, with code of their own. Set %sadminApi.restricted: true with an existingSecret, and keep model-repository in %sadminApi.categories." $p $p)) $fail) -}}
 {{- end -}}
+{{- if and (ne $v.autoscaling.mode "none") $v.autoscaling.model (not (has $v.autoscaling.model $load)) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "autoscaling.model" "message" (printf "%q is not in %striton.loadModels %v: its series would never exist and the autoscaler would never scale up. Scale on a listed model, or leave autoscaling.model empty (every model the pod serves)." $v.autoscaling.model $p $load)) $fail) -}}
+{{- end -}}
 {{- if and $v.helmTest.enabled $v.helmTest.model (not (has $v.helmTest.model $load)) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "helmTest.model" "message" (printf "%q is not in %striton.loadModels %v, so the helm test would infer on a model that is not loaded. Add it to the list or test a listed model." $v.helmTest.model $p $load)) $fail) -}}
 {{- end -}}
+{{- end -}}
+
+{{- /* The same hole without a list: explicit or poll mode with the repository API open to every caller. */ -}}
+{{- if and (not $load) (ne $v.triton.modelControlMode "none") (not (and $v.adminApi.restricted (has "model-repository" $v.adminApi.categories))) -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "triton.modelControlMode" "message" (printf "is %s with the model-repository API open: anyone reaching the Service could load and unload models, with code of their own. Set %sadminApi.restricted: true with an existingSecret (keeping model-repository in %sadminApi.categories), or leave the mode none." $v.triton.modelControlMode $p $p)) $fail) -}}
 {{- end -}}
 
 {{- /* Model repository */ -}}
@@ -283,6 +291,15 @@ generated name's base to 58 characters, so past 46 the pod names lose that form 
 {{- $flag := first (splitList "=" .) -}}
 {{- if hasKey $managed $flag -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "triton.extraArgs" "message" (printf "repeats %s, which the chart sets from %s%s. Set that value instead." $flag $p (get $managed $flag))) $fail) -}}
+{{- end -}}
+{{- /* Triton parses its flags with getopt_long, which takes any unambiguous prefix: --model-control=poll is
+--model-control-mode=poll, and the later flag wins. A prefix of a managed flag is the managed flag. */ -}}
+{{- if and (gt (len $flag) 2) (not (hasKey $managed $flag)) -}}
+{{- range $name := keys $managed | sortAlpha -}}
+{{- if hasPrefix $flag $name -}}
+{{- include "triton-common.validate.fail" (merge (dict "path" "triton.extraArgs" "message" (printf "has %s, which Triton reads as %s (it takes any unambiguous prefix of a flag), a flag the chart sets from %s%s. Set that value instead." $flag $name $p (get $managed $name))) $fail) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if not (hasPrefix "--" .) -}}
 {{- include "triton-common.validate.fail" (merge (dict "path" "triton.extraArgs" "message" (printf "%q is not a --flag=value argument." .)) $fail) -}}

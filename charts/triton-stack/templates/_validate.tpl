@@ -18,6 +18,26 @@ the server values.
 {{- include "triton-stack.validate.quota" . -}}
 {{- include "triton-stack.validate.limitRange" . -}}
 {{- include "triton-stack.validate.batchPriority" . -}}
+{{- include "triton-stack.validate.loadedModels" . -}}
+{{- end -}}
+
+{{/*
+With server.triton.loadModels only the listed models are loaded: the components that send to the stack's own
+server must name one of them (the server chart checks its own helm test and autoscaler the same way).
+*/}}
+{{- define "triton-stack.validate.loadedModels" -}}
+{{- $load := .Values.server.triton.loadModels | default list -}}
+{{- if $load -}}
+{{- $batch := .Values.batch | default dict -}}
+{{- if and $batch.enabled (eq $batch.target.mode "service") (not $batch.target.service.host) (not (has $batch.target.model $load)) -}}
+{{- fail (printf "\nbatch.target.model: %q is not in server.triton.loadModels %v, so every item of the batch would fail. Send to a listed model, or add it to the list." $batch.target.model $load) -}}
+{{- end -}}
+{{- $routing := .Values.routing | default dict -}}
+{{- $loadTest := (($routing.promotion | default dict).loadTest | default dict) -}}
+{{- if and $routing.enabled $routing.promotion.enabled $loadTest.enabled (not (has $loadTest.model $load)) -}}
+{{- fail (printf "\nrouting.promotion.loadTest.model: %q is not in server.triton.loadModels %v, so the load step would fail the rollout. Load-test a listed model." $loadTest.model $load) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -274,9 +274,11 @@ class TestOneSourceForTheClient:
         assert client(objects)["args"][:2] == ["python3", f"{mount['mountPath']}/batch_infer.py"]
         assert "command" not in client(objects)
 
-    def test_disabled_renders_nothing(self):
-        assert render({"enabled": False}) == []
+    def test_the_umbrella_renders_no_batch_object_unless_enabled(self):
+        # `enabled` is the umbrella's condition (off by default); installed alone, the chart always renders its run.
         assert not [o for o in helm.render("triton-stack", kube_version=KUBE_HIGHEST) if "batch" in o["metadata"]["name"]]
+        assert [o for o in helm.render("triton-stack", values={"batch": {"enabled": True}}, kube_version=KUBE_HIGHEST) if o["kind"] == "Job"]
+        assert {o["kind"] for o in render({"enabled": False})} >= {"Job", "ConfigMap"}
 
 
 class TestNotes:

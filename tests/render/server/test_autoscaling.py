@@ -124,6 +124,14 @@ class TestKeda:
         assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
         assert trigger["metadata"]["authModes"] == "basic"
 
+    def test_a_bearer_token_is_read_from_the_documented_key_of_the_secret(self):
+        # The key the values document (`bearerToken`), and KEDA's parameter of the same name (prometheus scaler).
+        objects = render_server(autoscaling(mode="keda", prometheus={"authentication": {"mode": "bearer", "existingSecret": "prom-token"}}))
+        assert find(objects, "TriggerAuthentication")["spec"]["secretTargetRef"] == [
+            {"parameter": "bearerToken", "name": "prom-token", "key": "bearerToken"}]
+        (trigger,) = scaled_object(objects)["spec"]["triggers"]
+        assert trigger["metadata"]["authModes"] == "bearer"
+
     def test_no_trigger_authentication_without_authentication(self):
         assert not [o for o in render_server(KEDA) if o["kind"] == "TriggerAuthentication"]
 

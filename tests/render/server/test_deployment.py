@@ -42,6 +42,16 @@ class TestServerArgs:
         message = error_of({"triton": {"extraArgs": ["--model-control-mode=explicit"]}})
         assert "triton.extraArgs: repeats --model-control-mode, which the chart sets from triton.modelControlMode" in message
 
+    @pytest.mark.parametrize("flag, managed", [("--model-control=poll", "--model-control-mode"), ("--load-mod=evil", "--load-model"),
+                                               ("--model-repo=/other", "--model-repository"), ("--http-p=9999", "--http-port")])
+    def test_extra_args_may_not_abbreviate_a_managed_flag(self, flag, managed):
+        message = error_of({"triton": {"extraArgs": [flag]}})
+        assert f"triton.extraArgs: has {flag.split('=')[0]}, which Triton reads as {managed}" in message
+
+    @pytest.mark.parametrize("flag", ["--log-file=/tmp/t.log", "--buffer-manager-thread-count=4", "--model-load-thread-count=2"])
+    def test_full_names_of_unmanaged_flags_are_not_taken_for_abbreviations(self, flag):
+        assert triton_container(render_server({"triton": {"extraArgs": [flag]}}))["args"][-1] == flag
+
     def test_admin_apis_are_open_when_not_restricted(self):
         args = args_of(render_server())
         assert "--http-restricted-api" not in args and "--grpc-restricted-protocol" not in args

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from tests.conftest import find
+from tests.harness import render as helm
 from tests.render.server.conftest import args_of, error_of, pod_spec, render_server, triton_container
 
 pytestmark = pytest.mark.render
@@ -80,9 +81,26 @@ class TestCatalog:
         family = model.split("-")[0]
         assert f'gpu.products: lists "{wrong}", which is not a {family}, but gpu.mig.gpuModel is {model}' in message
 
-    def test_an_unknown_gpu_model_fails_listing_the_known_ones(self):
+    def test_a_mig_single_node_label_as_product_is_refused_with_the_product_to_list(self):
+        message = error_of(mig(strategy="single", products=["NVIDIA-H100-80GB-HBM3-MIG-1g.10gb"]))
+        assert 'gpu.products: lists "NVIDIA-H100-80GB-HBM3-MIG-1g.10gb", a node label of the MIG single strategy: list the GPU product without -MIG-<profile> (NVIDIA-H100-80GB-HBM3)' in message
+
+    def test_an_unknown_gpu_model_is_refused_by_the_schema_listing_the_known_ones(self):
         message = error_of(mig(model="T4"))
-        assert 'gpu.mig.gpuModel: "T4" is not a GPU model with MIG. Use one of: A100-40GB, A100-80GB' in message
+        assert "/gpu/mig/gpuModel" in message and "A100-40GB" in message and "H100-80GB" in message
+
+    @pytest.mark.parametrize("chart", ["triton-server", "triton-batch"])
+    def test_the_schemas_gpu_models_are_the_catalogs(self, chart):
+        # The schema's enum (checked before any template runs, so a typo never reaches the template's lookup)
+        # against the catalog the templates read (triton-common.gpu.migCatalog).
+        import json
+        import re
+
+        catalog = re.findall(r'^\s*"([A-Z][A-Z0-9-]+)" (?:\$|\(dict)', (helm.CHARTS_DIR / "triton-common" / "templates" / "_gpu.tpl").read_text(), flags=re.M)
+        schema = json.loads((helm.CHARTS_DIR / chart / "values.schema.json").read_text())
+        gpu = schema["properties"]["gpu"] if chart == "triton-server" else schema["properties"]["sidecar"]["properties"]["gpu"]
+        assert gpu["properties"]["mig"]["properties"]["gpuModel"]["enum"] == ["", *sorted(catalog)]
+        assert len(catalog) >= 10
 
     def test_the_mig_manager_layout_is_a_valid_label_value_and_keeps_all_disabled(self):
         import re

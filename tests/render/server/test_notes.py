@@ -26,12 +26,19 @@ def test_notes_name_the_rendered_services():
     assert "NOTE: one replica." in notes
 
 
-def test_notes_warn_when_models_can_be_loaded_through_an_open_api(tmp_path):
+def test_notes_warn_when_models_can_be_loaded_through_the_api(tmp_path):
     values = tmp_path / "explicit.yaml"
-    values.write_text("triton:\n  modelControlMode: explicit\nreplicaCount: 2\n")
+    values.write_text("triton:\n  modelControlMode: explicit\nreplicaCount: 2\nadminApi:\n  restricted: true\n  existingSecret: k\n")
     notes = helm.render_notes("triton-server", [values], kube_version=KUBE_HIGHEST)
-    assert "WARNING: triton.modelControlMode is explicit. The model-repository API can load arbitrary\ncode and adminApi.restricted is false" in notes
+    assert "WARNING: triton.modelControlMode is explicit. The model-repository API can load arbitrary\ncode." in notes
     assert "NOTE: one replica." not in notes
+
+
+@pytest.mark.parametrize("mode", ["explicit", "poll"])
+@pytest.mark.parametrize("admin", [{}, {"restricted": True, "existingSecret": "k", "categories": ["statistics"]}], ids=["open", "other-categories"])
+def test_a_model_control_mode_with_an_open_repository_api_is_refused(mode, admin):
+    message = helm.render_error("triton-server", values={"triton": {"modelControlMode": mode}, "adminApi": admin}, kube_version=KUBE_HIGHEST).stderr
+    assert f"triton.modelControlMode: is {mode} with the model-repository API open" in message
 
 
 def test_notes_do_not_warn_with_the_production_flags():
