@@ -77,27 +77,36 @@ def port_is_closed(port: int) -> bool:
         return sock.connect_ex((LOOPBACK, port)) != 0
 
 
+def up_until_ready_then(signum: int, while_ready=None) -> tuple[int, str, tuple[int, int, int]]:
+    """`make up` of values/local.yaml on free ports, ready within its startup budget; `while_ready(ports)` runs, then
+    `signum` is sent and the launcher gets its drain grace to exit. (exit code, what it printed, (http, grpc, metrics))."""
+    pod = find_triton_pod(helm.render("triton-stack", [VALUES_FILE], kube_version=KUBE_HIGHEST))
+    grace = pod.termination_grace_seconds - pod.pre_stop_seconds
+    ports = tuple(pick_free_loopback_ports(3))
+    http, grpc, metrics = ports
+    process = start_up(str(VALUES_FILE.relative_to(helm.REPO_ROOT)), "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
+    output = OutputLines(process)
+    try:
+        output.wait_for(READY_PREFIX, SETUP_SECONDS + probe_budget_seconds(pod.container["startupProbe"]))
+        if while_ready:
+            while_ready(ports)
+        process.send_signal(signum)
+        exit_code = process.wait(timeout=grace + 5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    return exit_code, output.rest(timeout=5), ports
+
+
 class TestUp:
     def test_server_answers_on_the_requested_ports_and_stops_cleanly_when_interrupted(self, infer, labelled_batch):
-        pod = find_triton_pod(helm.render("triton-stack", [VALUES_FILE], kube_version=KUBE_HIGHEST))
-        startup_budget = probe_budget_seconds(pod.container["startupProbe"])
-        grace = pod.termination_grace_seconds - pod.pre_stop_seconds
-        http, grpc, metrics = pick_free_loopback_ports(3)
-        values = str(VALUES_FILE.relative_to(helm.REPO_ROOT))
-        process = start_up(values, "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
-        output = OutputLines(process)
-        try:
-            output.wait_for(READY_PREFIX, SETUP_SECONDS + startup_budget)
+        def inference_answers(ports):
             images, labels = labelled_batch
-            for protocol, port in (("http", http), ("grpc", grpc)):
+            for protocol, port in (("http", ports[0]), ("grpc", ports[1])):
                 assert infer(f"{LOOPBACK}:{port}", protocol, "image_classifier", images)[1] == labels.tolist()
-            process.send_signal(signal.SIGINT)
-            exit_code = process.wait(timeout=grace + 5)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-        printed = output.rest(timeout=5)
+
+        exit_code, printed, (http, grpc, metrics) = up_until_ready_then(signal.SIGINT, inference_answers)
         print(printed)
         assert exit_code == 0, printed
         assert "stopped cleanly" in printed
@@ -110,22 +119,9 @@ class TestUp:
     def test_a_closed_terminal_stops_the_server_too(self):
         """SIGHUP (the terminal or SSH session went away) stops tritonserver, which runs in a session of its own,
         instead of leaving it holding the ports."""
-        pod = find_triton_pod(helm.render("triton-stack", [VALUES_FILE], kube_version=KUBE_HIGHEST))
-        grace = pod.termination_grace_seconds - pod.pre_stop_seconds
-        http, grpc, metrics = pick_free_loopback_ports(3)
-        process = start_up(str(VALUES_FILE.relative_to(helm.REPO_ROOT)), "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics))
-        output = OutputLines(process)
-        try:
-            output.wait_for(READY_PREFIX, SETUP_SECONDS + probe_budget_seconds(pod.container["startupProbe"]))
-            process.send_signal(signal.SIGHUP)
-            exit_code = process.wait(timeout=grace + 5)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-        printed = output.rest(timeout=5)
+        exit_code, printed, ports = up_until_ready_then(signal.SIGHUP)
         assert exit_code == 0 and "stopped cleanly" in printed, printed
-        assert all(port_is_closed(port) for port in (http, grpc, metrics))
+        assert all(port_is_closed(port) for port in ports)
 
     def test_start_is_refused_naming_the_port_when_it_is_taken(self):
         with socket.socket() as holder:
