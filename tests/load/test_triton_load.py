@@ -160,6 +160,30 @@ class TestKServeEncoding:
         assert ours["PROBABILITIES"] == [value.decode() for value in theirs.ravel()] == ["0.97:4:disk", "0.88:5:ring"]
 
 
+    @pytest.mark.parametrize(("datatype", "values"), [
+        ("BYTES", np.array([b"0.97:4:disk", b"", "\u00e9t\u00e9".encode()], dtype=np.object_)),
+        ("FP32", np.array([0.5, -1.25, 3.0], dtype=np.float32)),
+        ("INT64", np.array([1, -2, 2**40], dtype=np.int64)),
+    ])  # fmt: skip
+    def test_grpc_raw_contents_unpack_as_tritonclient_packs_them(self, datatype, values):
+        # raw_output_contents carry what tritonclient.utils serialises for raw_input_contents (the same layout).
+        from tritonclient.utils import serialize_byte_tensor
+
+        raw = serialize_byte_tensor(values).item() if datatype == "BYTES" else values.tobytes()
+        expected = [v.decode() for v in values] if datatype == "BYTES" else values.tolist()
+        assert triton_load.unpack_tensor(datatype, raw) == expected
+
+    @pytest.mark.parametrize(("datatype", "raw"), [
+        ("FP32", b"\x00" * 6),  # not whole 4-byte values
+        ("BYTES", struct.pack("<I", 9) + b"short"),  # an element longer than what is left
+        ("BYTES", b"\x01\x00"),  # a length cut short
+        ("BYTES", struct.pack("<I", 2) + b"\xff\xfe"),  # not UTF-8
+    ])  # fmt: skip
+    def test_malformed_raw_contents_are_a_value_error(self, datatype, raw):
+        with pytest.raises(ValueError):
+            triton_load.unpack_tensor(datatype, raw)
+
+
 class TestAnswers:
     def test_the_right_classes_pass(self, spec, images):
         payload = triton_load.labelled_payloads(spec, images, 2)[0]

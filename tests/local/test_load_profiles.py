@@ -3,7 +3,8 @@
 Each shape runs for RUN_SECONDS with Locust from .tools/locust (the same locustfile the triton-loadtest chart
 mounts), on loopback, and must pass its SLO gates and write its CSV, HTML and slo.json reports. The pairs: an
 impossible SLO makes the exit code 1 naming the failed gate; a server whose model answers the wrong class (a test
-model under tests/local/wrong_answer_repository) makes requests fail; an unknown model stops the run with exit 2.
+model under tests/local/wrong_answer_repository) makes requests fail, as do a model that raises and an HTTP error; an
+unknown model stops the run with exit 2.
 Locust here is a load generator, not a timer: no assertion is on a latency or a rate.
 """
 
@@ -169,6 +170,42 @@ def test_a_wrong_class_from_the_server_is_a_failed_request(protocol, wrong_answe
     assert requests > 0 and 0.75 <= failures / requests <= 0.95, (requests, failures)
     messages = " ".join(row["Error"] for row in run.failures)
     assert "wrong class" in messages and "got horizontal_stripes" in messages and "expected vertical_stripes" in messages
+
+
+def test_an_http_error_from_the_server_is_a_failed_request_naming_the_status(server, tmp_path):
+    # --header replaces the prepared binary-header length (names are matched lower-cased): Triton cannot split the
+    # body at 7 bytes, fails to parse the half header as JSON and answers HTTP 500 (Triton's status for it) every time.
+    run = run_locust(server, tmp_path / "report", "--header", "inference-header-content-length=7", "--shape", "soak", "-u", "1", "-t", "2s")
+    assert run.returncode == 1 and "SLO gate failure-ratio FAILED" in run.log, run.explain()
+    requests, failures = int(run.aggregated["Request Count"]), int(run.aggregated["Failure Count"])
+    assert requests > 0 and failures == requests, (requests, failures)
+    assert [row["Error"].split(" to parse")[0] for row in run.failures] == ["HttpStatusError('HTTP 500: {\"error\":\"failed"], run.failures
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_answers_are_uncompressed_unless_a_header_asks_and_then_they_are_read(encoding, server, tmp_path):
+    # Locust's own client would ask for gzip on every request and make Triton compress each answer; the user asks for
+    # nothing (as tritonclient and perf_analyzer do) unless --header does, and then reads the compressed answer.
+    args = ("--shape", "soak", "-u", "1", "-t", "2s")
+    plain = run_locust(server, tmp_path / "plain", *args)
+    compressed = run_locust(server, tmp_path / encoding, "--header", f"accept-encoding={encoding}", *args)
+    for run in (plain, compressed):
+        assert run.returncode == 0 and int(run.aggregated["Failure Count"]) == 0, run.explain()
+    # Every answer of one run has the same size on the wire: the binary answer (193 bytes), or its compressed form.
+    assert float(plain.aggregated["Average Content Size"]) != float(compressed.aggregated["Average Content Size"])
+
+
+@pytest.mark.parametrize(("protocol", "kind", "status"), [("http", "HttpStatusError", "HTTP 500: "), ("grpc", "GrpcStatusError", "[StatusCode.INTERNAL] ")])
+def test_an_error_from_the_model_is_a_failed_request_with_the_servers_message(protocol, kind, status, wrong_answer_server, tmp_path):
+    run = run_locust(wrong_answer_server, tmp_path / "report", "--model", "always_fails", "--payload", "random", "--protocol", protocol,
+                     "--shape", "soak", "-u", "2", "-t", "2s")
+    assert run.returncode == 1 and "SLO gate failure-ratio FAILED" in run.log, run.explain()
+    requests, failures = int(run.aggregated["Request Count"]), int(run.aggregated["Failure Count"])
+    assert requests > 0 and failures == requests, (requests, failures)
+    errors = [row["Error"] for row in run.failures]
+    # Locust keeps repr(exception), whose quotes depend on the message.
+    assert errors and all(error[len(kind) + 2 :].startswith(status) and error.startswith(f"{kind}(") for error in errors), errors
+    assert all("fails every request on purpose" in error for error in errors), errors
 
 
 def test_an_unknown_model_stops_the_run_saying_why(server, tmp_path):

@@ -93,6 +93,9 @@ AUTO_BATCH_CAP = 16
 # HEARTBEAT_SECONDS, finishing included), and a later run of the shard removes it. Ten heartbeats: room for a
 # loaded node and for clock skew between nodes and a network filesystem's server.
 HEARTBEAT_SECONDS = 60
+# Items read and decoded per thread hop (rounded to whole requests): a hop costs about as much as decoding a small
+# image, and at one item per request the hops alone would starve the senders.
+DECODE_CHUNK_ITEMS = 16
 STALE_PARTIAL_SECONDS = 10 * HEARTBEAT_SECONDS
 # Bytes one decode may hold per pixel of its image: the decoded frame (up to 4 bytes a pixel, RGBA) and its
 # conversion to the model's mode (3) side by side, rounded up. --max-image-pixels is the client's decode memory
@@ -176,7 +179,8 @@ class LocalStore:
     def read(self, name: str, limit: int | None = None) -> bytes:
         """The file's bytes; with `limit`, ItemError when it holds more."""
         with open(self.base / name, "rb") as handle:
-            data = handle.read() if limit is None else handle.read(limit + 1)
+            # read(n) allocates n bytes up front: ask for the file's size (+1 to see one that grew), never the limit.
+            data = handle.read() if limit is None else handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
         if limit is not None and len(data) > limit:
             raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
         return data
@@ -800,19 +804,21 @@ class Run:
         self.progress.failed += 1
         await self.commit()
 
-    def read_parts(self, kind: str) -> Iterator[tuple[str, list[dict]]]:
-        """(name, records) of every committed part of this shard, oldest first. A local part that does not parse
-        (a node crash after the rename, before the page cache reached the disk) is removed: its items are done again."""
+    def read_parts(self, kind: str) -> Iterator[tuple[list[bytes], list[dict]]]:
+        """(lines, records) of every committed part of this shard, oldest first, one part at a time: its JSON lines
+        and each parsed. A local part that does not parse (a node crash after the rename, before the page cache
+        reached the disk) is removed: its items are done again."""
         for name in self.output.list(f"{PART_DIRS[kind]}/{self.shard_label}"):
             try:
-                records = [json.loads(line) for line in self.output.read(name).splitlines() if line.strip()]
+                lines = [line for line in self.output.read(name).splitlines() if line.strip()]
+                records = [json.loads(line) for line in lines]
                 if not records or not all(isinstance(r, dict) and "id" in r for r in records):
                     raise ValueError("empty or cut")
             except ValueError:
                 log.warning("%s is not whole (a node crash?); its items are sent again", name)
                 self.output.delete(name)
                 continue
-            yield name, records
+            yield lines, records
 
     def result_key(self, record: dict) -> tuple[str, str | None]:
         """What a result answers: its id, and for JSON Lines the hash of the line it was computed from, so that a
@@ -837,6 +843,19 @@ class Run:
         except OSError as error:
             raise ItemError(f"cannot read {item.source}: {error.strerror or error}") from None
         return self.decoder.decode(data), hashlib.sha256(data).hexdigest()
+
+    def load_chunk(self, chunk: list[Item]) -> list[tuple[Item, dict[str, np.ndarray] | None, str | None, ItemError | None]]:
+        """(item, tensors, sha256, None) or (item, None, None, why) for each item of `chunk`, in order; runs in a thread
+        and stops early (the rest left out) once the run is stopping."""
+        loaded = []
+        for item in chunk:
+            if self.stop.is_set():  # a plain flag read: safe from this thread
+                break
+            try:
+                loaded.append((item, *self.load(item), None))
+            except ItemError as error:
+                loaded.append((item, None, None, error))
+        return loaded
 
     async def pause(self, seconds: float) -> None:
         """Sleeps, or less when the run is stopping."""
@@ -874,20 +893,25 @@ class Run:
                 await self.succeed(item, item_outputs, version, digest)
             return
 
-    async def worker(self, queue: asyncio.Queue) -> None:
+    async def decode_ahead(self, chunks: asyncio.Queue, requests: asyncio.Queue, space: asyncio.Event) -> None:
+        """Reads and decodes chunks ahead of the senders, so that --concurrency requests stay in flight while the next
+        ones are decoded, and queues each chunk's items as one request per shape (a batch stacks equal shapes only).
+        One thread hop per chunk, not per item: on a small CPU the hand-offs cost as much as decoding a small image.
+        Each of the --decode-concurrency decoders decodes one item at a time."""
         while not self.stop.is_set():
+            while requests.qsize() >= self.queued_requests and not self.stop.is_set():
+                space.clear()
+                await space.wait()  # set by a sender taking a request, or by the stop
             try:
-                chunk = queue.get_nowait()
+                chunk = chunks.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            decoded = await asyncio.to_thread(self.load_chunk, chunk)
             loaded: dict[tuple, tuple[list[Item], list[dict], list[str]]] = {}
-            for item in chunk:
+            for item, arrays, digest, error in decoded:
                 if self.stop.is_set():
                     return  # what is left of the chunk has no record: the next run sends it
-                try:
-                    async with self.decodes:  # reads and decodes off the event loop, at most --decode-concurrency at once
-                        arrays, digest = await asyncio.to_thread(self.load, item)
-                except ItemError as error:
+                if error is not None:
                     await self.fail(item, str(error), 0)
                     continue
                 shape = tuple((name, a.shape) for name, a in sorted(arrays.items()))
@@ -895,8 +919,46 @@ class Run:
                 group[0].append(item)
                 group[1].append(arrays)
                 group[2].append(digest)
-            for items, arrays, digests in loaded.values():  # one request per shape: a batch stacks equal shapes only
-                await self.send(items, arrays, digests)
+            size = self.args.batch_size
+            for items, arrays, digests in loaded.values():
+                for start in range(0, len(items), size):
+                    requests.put_nowait((items[start : start + size], arrays[start : start + size], digests[start : start + size]))
+
+    async def send_decoded(self, requests: asyncio.Queue, space: asyncio.Event) -> None:
+        """Sends decoded requests until the decoders are done or the run stops (None); a request still queued then
+        has no record, and the next run sends it. A request in flight at the stop finishes and is recorded."""
+        while not self.stop.is_set():
+            group = await requests.get()
+            space.set()
+            if group is None:
+                return
+            await self.send(*group)
+
+    async def pipeline(self, chunks: asyncio.Queue) -> None:
+        """Decoders feed senders through a queue of decoded requests; a decoder waits while a chunk's worth of requests
+        is queued. Decoded tensors in memory: the requests in flight (--concurrency x --batch-size items), at most two
+        chunks queued, and a chunk per decoder (DECODE_CHUNK_ITEMS or one request each, whichever is larger)."""
+        requests: asyncio.Queue = asyncio.Queue()
+        space = asyncio.Event()
+        senders = [asyncio.create_task(self.send_decoded(requests, space)) for _ in range(self.args.concurrency)]
+        decoders = [asyncio.create_task(self.decode_ahead(chunks, requests, space)) for _ in range(self.args.decode_concurrency)]
+
+        async def wake_at_the_stop() -> None:
+            await self.stop.wait()
+            space.set()
+            for _ in senders:
+                requests.put_nowait(None)
+
+        waker = asyncio.create_task(wake_at_the_stop())
+        try:
+            await asyncio.gather(*decoders)
+            for _ in senders:
+                requests.put_nowait(None)
+            await asyncio.gather(*senders)
+        finally:
+            for task in (*decoders, *senders, waker):
+                task.cancel()
+            await asyncio.gather(*decoders, *senders, waker, return_exceptions=True)
 
     async def report(self) -> None:
         """Progress every --progress-interval-seconds; between lines, commits a buffer that has waited long enough
@@ -1013,7 +1075,6 @@ class Run:
         args = self.args
         self.buffers = {"results": [], "failures": []}
         self.committed_at = time.monotonic()
-        self.decodes = asyncio.Semaphore(args.decode_concurrency)
         done_keys = {self.result_key(record) for _, records in self.read_parts("results") for record in records}
         pending = [item for item in items if (item.id, item.digest) not in done_keys]
         self.progress = Progress(total=len(items), already_done=len(items) - len(pending))
@@ -1021,9 +1082,12 @@ class Run:
                  "%d in flight, %d per request", self.shard_label, len(items), self.input_items, args.shards,
                  self.progress.already_done, len(pending), args.model, self.model.version or "latest", args.protocol,
                  args.concurrency, args.batch_size)
+        # Decoded a chunk at a time (one thread hop each), a whole number of requests per chunk.
+        self.queued_requests = max(1, DECODE_CHUNK_ITEMS // args.batch_size)
+        chunk_items = args.batch_size * self.queued_requests
         queue: asyncio.Queue = asyncio.Queue()
-        for start in range(0, len(pending), args.batch_size):
-            queue.put_nowait(pending[start : start + args.batch_size])
+        for start in range(0, len(pending), chunk_items):
+            queue.put_nowait(pending[start : start + chunk_items])
         loop = asyncio.get_running_loop()
         terminated = asyncio.Event()
 
@@ -1035,14 +1099,13 @@ class Run:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         reporter = asyncio.create_task(self.report())
-        workers = [asyncio.create_task(self.worker(queue)) for _ in range(args.concurrency)]
+        work = asyncio.create_task(self.pipeline(queue))
         try:
-            await asyncio.gather(*workers)
+            await work
         finally:
             self.stop.set()
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, reporter, return_exceptions=True)
+            work.cancel()
+            await asyncio.gather(work, reporter, return_exceptions=True)
         if self.failure is not None:
             raise self.failure
         await self.commit(force=True)
@@ -1063,17 +1126,16 @@ class Run:
         when it has none), then its manifest."""
         base = f"shards/{self.shard_label}"
         wanted = {item.id: item.digest for item in items}
-        result_parts = [name for name, _ in self.read_parts("results")]
         latest_failure: dict[str, bytes] = {}
         for _, records in self.read_parts("failures"):
             for record in records:
                 latest_failure[record["id"]] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
         succeeded_ids: set[str] = set()
 
-        def results() -> Iterator[bytes]:
-            for name in result_parts:
-                for line in self.output.read(name).splitlines():
-                    record_id, digest = self.result_key(json.loads(line))
+        def results() -> Iterator[bytes]:  # streamed a part at a time, each read and parsed once
+            for lines, records in self.read_parts("results"):
+                for line, record in zip(lines, records):
+                    record_id, digest = self.result_key(record)
                     if record_id in wanted and record_id not in succeeded_ids and digest == wanted[record_id]:
                         succeeded_ids.add(record_id)
                         yield line + b"\n"

@@ -30,6 +30,7 @@ source: the triton-loadtest chart mounts them from its files/ into the master an
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -37,13 +38,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import gevent
 import gevent.lock
 from gevent import GreenletExit
+from geventhttpclient.url import URL
 from locust import FastHttpUser, LoadTestShape, User, constant, constant_throughput, events, task
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -52,11 +56,13 @@ import triton_load
 try:
     # Before any gRPC channel exists, or gRPC's own threads block the gevent loop and calls silently run one at
     # a time (grpc/grpc examples/python/gevent, the `grpc.experimental.gevent` module docs).
+    import grpc
     import grpc.experimental.gevent as grpc_gevent
 
     grpc_gevent.init_gevent()
     import numpy as np
     import tritonclient.grpc as triton_grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
     from tritonclient.utils import InferenceServerException
 except ImportError:  # the official locustio/locust image: HTTP users only
     triton_grpc = None
@@ -71,8 +77,12 @@ EXIT_SLO_FAILED, EXIT_SETUP_FAILED = 1, 2
 # A worker's setup error, sent to the master (custom message), which stops the whole run with exit 2.
 SETUP_ERROR_MESSAGE = "triton_setup_error"
 NO_ANSWER_AT_STOP = "no answer when the run stopped"
+# Content-Encoding -> zlib's wbits for the answers Triton compresses (only when a --header asks for it).
+COMPRESSED = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 # gRPC statuses that mean the server never answered (a status the server sent is an answer, if a failed one).
-GRPC_NO_ANSWER = ("StatusCode.DEADLINE_EXCEEDED", "StatusCode.UNAVAILABLE", "StatusCode.CANCELLED")
+GRPC_NO_ANSWER = {"DEADLINE_EXCEEDED", "UNAVAILABLE", "CANCELLED"}
+# The inference channel's message size limits, as tritonclient.grpc's InferenceServerClient sets them: none.
+GRPC_CHANNEL_OPTIONS = [("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)]
 
 
 @events.init_command_line_parser.add_listener
@@ -140,6 +150,12 @@ class Workload:
         self.name = name
         self.next_index = 0
         self.prepared: list = []
+
+    def next_start(self) -> int:
+        """Where the next user to start begins in the payloads (each user then cycles through them on its own)."""
+        start = self.next_index % len(self.payloads)
+        self.next_index += 1
+        return start
 
     def next(self) -> tuple[triton_load.Payload, object]:
         index = self.next_index % len(self.payloads)
@@ -237,7 +253,15 @@ def pacing(options):
 
 
 class TritonHttpUser(FastHttpUser):
-    """KServe v2 over HTTP: `POST /v2/models/<model>/infer`, JSON or binary, one request after another."""
+    """KServe v2 over HTTP: `POST /v2/models/<model>/infer`, JSON or binary, one request after another.
+
+    Each request goes straight to the geventhttpclient HTTPClient of this user's FastHttpUser connection pool (its
+    connection and network timeouts, keep-alive) and is reported to Locust's request event here. FastHttpSession's
+    per-request work (URL parsing, cookies, redirects, Locust's default `Accept-Encoding: gzip, deflate, br`) cost
+    about 30% of the generator's CPU per request (`make bench-loadgen`), and the compression header made
+    Triton gzip every answer, which tritonclient and perf_analyzer never ask for. `--header accept-encoding=gzip`
+    asks for it again.
+    """
 
     connection_timeout = 10.0
 
@@ -258,12 +282,17 @@ class TritonHttpUser(FastHttpUser):
             self.workload = workload_for(key, lambda: self._build(options))
         except (triton_load.ModelError, OSError, ValueError, KeyError) as error:
             give_up(self, error)
-        self.path = f"/v2/models/{urllib.parse.quote(options.model)}/infer"
-        self.binary = options.encoding == "binary"
         try:
-            self.extra_headers = extra_headers(options)
+            extra = extra_headers(options)
         except ValueError as error:
             give_up(self, error)
+        self.path = f"/v2/models/{urllib.parse.quote(options.model)}/infer"
+        # Header names of the prepared requests are lower-cased like --header's, so a --header replaces one. Each
+        # user starts at its own place in the payloads, so that concurrent requests carry different images.
+        prepared = [(payload, body, {**headers, **extra}) for payload, (body, headers) in zip(self.workload.payloads, self.workload.prepared)]
+        start = self.workload.next_start()
+        self.requests = itertools.cycle(prepared[start:] + prepared[:start])
+        self.http = self.client.client.clientpool.get_client(URL(f"{self.host.rstrip('/')}{self.path}"))
 
     def _build(self, options) -> Workload:
         base = f"{self.host.rstrip('/')}/v2/models/{urllib.parse.quote(options.model)}"
@@ -274,42 +303,52 @@ class TritonHttpUser(FastHttpUser):
         for payload in workload.payloads:
             if options.encoding == "binary":
                 body, header_length = triton_load.http_binary_body(spec, payload)
-                headers = {"Content-Type": "application/octet-stream", triton_load.BINARY_HEADER: str(header_length)}
+                headers = {"content-type": "application/octet-stream", triton_load.BINARY_HEADER.lower(): str(header_length)}
             else:
-                body, headers = triton_load.http_json_body(spec, payload), {"Content-Type": "application/json"}
+                body, headers = triton_load.http_json_body(spec, payload), {"content-type": "application/json"}
             workload.prepared.append((body, headers))
         log.info("HTTP workload %s: %d prepared requests from %s metadata", workload.name, len(workload.payloads), spec.name)
         return workload
 
     @task
     def infer(self) -> None:
-        payload, (body, headers) = self.workload.next()
+        payload, body, headers = next(self.requests)
         started = time.perf_counter()
         try:
-            self._infer(payload, body, headers)
+            exception, length = self._infer(payload, body, headers)
         except GreenletExit:
             no_answer_at_stop(self, "POST", self.workload.name, started)
             raise
+        self.environment.events.request.fire(
+            request_type="POST", name=self.workload.name, response_time=(time.perf_counter() - started) * 1000,
+            response_length=length, exception=exception, context={},
+        )
 
-    def _infer(self, payload, body: bytes, headers: dict) -> None:
-        with self.client.post(self.path, data=body, headers={**headers, **self.extra_headers}, name=self.workload.name, catch_response=True) as response:
-            if not response.status_code:  # no answer: a timeout, a refused or dropped connection
-                error = getattr(response, "error", None)
-                response.failure(NoAnswer(f"no answer: {type(error).__name__}: {error}" if error else "no answer"))
-                return
-            answered()
-            if response.status_code != 200:
-                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
-                return
-            header_length = response.headers.get(triton_load.BINARY_HEADER)
+    def _infer(self, payload, body: bytes, headers: dict) -> tuple[Exception | None, int]:
+        """(what was wrong or None, response bytes as received) of one request."""
+        try:
+            with self.http.request("POST", self.path, body=body, headers=headers) as response:
+                content = response.read()
+                status = response.status_code
+                header_length = response.get(triton_load.BINARY_HEADER)
+                encoding = response.get("content-encoding")
+        except FAILURE_EXCEPTIONS as error:  # a timeout, a refused or dropped connection (Locust's own list)
+            return NoAnswer(f"no answer: {type(error).__name__}: {error}"), 0
+        answered()
+        length = len(content)
+        if encoding in COMPRESSED:  # only when --header accept-encoding asked for it; the binary header counts decoded bytes
             try:
-                outputs = triton_load.parse_http_response(response.content, int(header_length) if header_length else None)
-            except (ValueError, KeyError) as error:
-                response.failure(f"unreadable answer: {error}")
-                return
-            error = triton_load.check_answer(self.workload.spec, payload, outputs)
-            if error:
-                response.failure(error)
+                content = zlib.decompress(content, COMPRESSED[encoding])
+            except zlib.error as error:
+                return WrongAnswer(f"unreadable {encoding} answer: {error}"), length
+        if status != 200:
+            return HttpStatusError(f"HTTP {status}: {content[:200].decode(errors='replace')}"), length
+        try:
+            outputs = triton_load.parse_http_response(content, int(header_length) if header_length else None)
+        except (ValueError, KeyError) as error:
+            return WrongAnswer(f"unreadable answer: {error}"), length
+        error = triton_load.check_answer(self.workload.spec, payload, outputs)
+        return (WrongAnswer(error) if error else None), length
 
 
 def _get_json(url: str) -> dict:
@@ -321,11 +360,27 @@ def _get_json(url: str) -> dict:
 
 
 class WrongAnswer(Exception):
-    """The server answered, but not with the class drawn in the image."""
+    """The server answered, but not with the class drawn in the image (or not readably)."""
+
+
+class HttpStatusError(Exception):
+    """The server answered with an HTTP status other than 200."""
+
+
+class GrpcStatusError(Exception):
+    """The server answered with a gRPC status other than OK (and other than those that mean no answer)."""
 
 
 class TritonGrpcUser(User):
-    """KServe v2 over gRPC with tritonclient.grpc (one channel per user); each call is reported to Locust."""
+    """KServe v2 over gRPC (one channel per user); each call is reported to Locust's request event.
+
+    The model's metadata and config come through tritonclient.grpc's InferenceServerClient. Each request is a
+    ModelInferRequest of tritonclient's own protobuf module, built once per payload, and is sent with its generated
+    stub (GRPCInferenceServiceStub); the answer's raw_output_contents are read as the HTTP user reads the binary
+    extension (triton_load.unpack_tensor). InferenceServerClient.infer would build the same message again on every
+    call and InferResult would go through numpy, which on one CPU is a tenth of the generator's time
+    (`make bench-loadgen`).
+    """
 
     def wait_time(self):
         return self._pacing(self)
@@ -337,10 +392,9 @@ class TritonGrpcUser(User):
             give_up(self, RuntimeError("--protocol grpc needs tritonclient[grpc] (the official Locust image lacks it; see loadtests/README.md)"))
         self.address = options.grpc_address or f"{urllib.parse.urlsplit(self.host or 'http://127.0.0.1').hostname}:{GRPC_PORT}"
         self.client = triton_grpc.InferenceServerClient(self.address)
-        self.model = options.model
         self.timeout = triton_load.request_timeout_s(options.request_timeout_s, options.slo_p99_ms)
         try:
-            self.extra_headers = extra_headers(options)
+            self.metadata = tuple(extra_headers(options).items()) or None
         except ValueError as error:
             give_up(self, error)
         key = ("grpc", self.address, options.model, options.payload, options.batch_size)
@@ -348,6 +402,11 @@ class TritonGrpcUser(User):
             self.workload = workload_for(key, lambda: self._build(options))
         except (triton_load.ModelError, InferenceServerException, ValueError, KeyError) as error:
             give_up(self, error)
+        self.channel = grpc.insecure_channel(self.address, options=GRPC_CHANNEL_OPTIONS)
+        self.model_infer = service_pb2_grpc.GRPCInferenceServiceStub(self.channel).ModelInfer
+        prepared = list(zip(self.workload.payloads, self.workload.prepared))
+        start = self.workload.next_start()
+        self.requests = itertools.cycle(prepared[start:] + prepared[:start])
 
     def _build(self, options) -> Workload:
         metadata = self.client.get_model_metadata(options.model, as_json=True, client_timeout=SETUP_TIMEOUT_S)
@@ -355,46 +414,51 @@ class TritonGrpcUser(User):
         spec = triton_load.model_spec(metadata, config, options.batch_size)
         workload = Workload(spec, payloads_for(spec, options), f"{options.model} grpc x{options.batch_size}")
         for payload in workload.payloads:
-            inputs = []
+            request = service_pb2.ModelInferRequest(model_name=options.model)
             for tensor, shape, values in payload.inputs:
-                infer_input = triton_grpc.InferInput(tensor.name, shape, tensor.datatype)
-                infer_input.set_data_from_numpy(np.asarray(values, dtype=triton_grpc_dtype(tensor.datatype)).reshape(shape))
-                inputs.append(infer_input)
+                request.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=shape)
+                array = np.asarray(values, dtype=triton_grpc_dtype(tensor.datatype)).reshape(shape)
+                # Numbers only: no payload has BYTES inputs (triton_load.random_payloads refuses them).
+                request.raw_input_contents.append(array.tobytes())
             if payload.expected is not None:
-                outputs = [triton_grpc.InferRequestedOutput(spec.labelled_output, class_count=1)]
+                request.outputs.add(name=spec.labelled_output).parameters["classification"].int64_param = 1
             else:
-                outputs = [triton_grpc.InferRequestedOutput(output.name) for output in spec.outputs]
-            workload.prepared.append((inputs, outputs))
+                for output in spec.outputs:
+                    request.outputs.add(name=output.name)
+            workload.prepared.append(request)
         log.info("gRPC workload %s: %d prepared requests from %s metadata", workload.name, len(workload.payloads), spec.name)
         return workload
 
     def on_stop(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
+        for name in ("client", "channel"):
+            if getattr(self, name, None) is not None:
+                getattr(self, name).close()
 
     @task
     def infer(self) -> None:
-        payload, (inputs, outputs) = self.workload.next()
+        payload, request = next(self.requests)
         started = time.perf_counter()
         exception, length = None, 0
         try:
-            # client_timeout: a deadline on the call, without which a server that hangs would hold it for ever.
-            result = self.client.infer(self.model, inputs, outputs=outputs, headers=self.extra_headers or None, client_timeout=self.timeout)
+            # timeout: a deadline on the call, without which a server that hangs would hold it for ever.
+            response = self.model_infer(request, metadata=self.metadata, timeout=self.timeout)
             elapsed_ms = (time.perf_counter() - started) * 1000
             answered()
-            length = result.get_response().ByteSize()
-            names = [output.name() for output in outputs]
-            error = triton_load.check_answer(self.workload.spec, payload, {name: result.as_numpy(name).ravel().tolist() for name in names})
-            if error:
-                exception = WrongAnswer(error)
-        except InferenceServerException as error:
+            length = response.ByteSize()
+            try:
+                outputs = {o.name: triton_load.unpack_tensor(o.datatype, raw) for o, raw in zip(response.outputs, response.raw_output_contents)}
+            except (ValueError, KeyError) as error:
+                exception = WrongAnswer(f"unreadable answer: {error}")
+            else:
+                error = triton_load.check_answer(self.workload.spec, payload, outputs)
+                exception = WrongAnswer(error) if error else None
+        except grpc.RpcError as error:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            if error.status() in GRPC_NO_ANSWER:
-                exception = NoAnswer(f"no answer: {error.status()}")
+            if error.code().name in GRPC_NO_ANSWER:
+                exception = NoAnswer(f"no answer: {error.code()}")
             else:
                 answered()
-                exception = error
+                exception = GrpcStatusError(f"[{error.code()}] {error.details()}")
         except GreenletExit:
             no_answer_at_stop(self, "grpc", self.workload.name, started)
             raise

@@ -337,20 +337,30 @@ def parse_http_response(body: bytes, header_length: int | None) -> dict[str, lis
         if size is None:
             outputs[output["name"]] = output["data"]
             continue
-        blob = body[offset : offset + size]
+        outputs[output["name"]] = unpack_tensor(output["datatype"], body[offset : offset + size])
         offset += size
-        if output["datatype"] == "BYTES":
-            outputs[output["name"]] = _unpack_bytes(blob)
-        else:
-            fmt = STRUCT_FORMATS[output["datatype"]]
-            outputs[output["name"]] = list(struct.unpack(f"<{size // struct.calcsize(fmt)}{fmt}", blob))
     return outputs
+
+
+def unpack_tensor(datatype: str, blob: bytes) -> list:
+    """The flat values of one tensor's raw bytes: little-endian numbers, or BYTES as str (each a 4-byte length, then
+    the bytes), as the binary tensor extension and gRPC's raw_output_contents carry them. ValueError when the bytes
+    do not divide into values (or BYTES into whole, UTF-8 strings); KeyError for an unknown datatype."""
+    try:
+        if datatype == "BYTES":
+            return _unpack_bytes(blob)
+        fmt = STRUCT_FORMATS[datatype]
+        return list(struct.unpack(f"<{len(blob) // struct.calcsize(fmt)}{fmt}", blob))
+    except struct.error as error:
+        raise ValueError(f"{datatype} tensor of {len(blob)} bytes: {error}") from None
 
 
 def _unpack_bytes(blob: bytes) -> list[str]:
     values, offset = [], 0
     while offset < len(blob):
         (length,) = struct.unpack_from("<I", blob, offset)
+        if offset + 4 + length > len(blob):
+            raise ValueError(f"BYTES element of {length} bytes at offset {offset} runs past the {len(blob)}-byte tensor")
         values.append(blob[offset + 4 : offset + 4 + length].decode())
         offset += 4 + length
     return values
