@@ -13,6 +13,8 @@ Below the HTTP level, for clients of any protocol (HTTP, gRPC's HTTP/2, a Pushga
 - StallingProxy forwards TCP to a real server until it has carried a set number of bytes from the clients, then
   stops answering: what it holds and every new connection stay open and silent (a server that hangs);
 - NonHttpPeer answers every connection with one line that is not HTTP, then closes it.
+At the HTTP level again, PathPrefixProxy forwards to a real HTTP server the requests under a path prefix, with the
+prefix taken off (an ingress that serves Triton under /triton), and answers 404 to the others.
 Both are bounded like the scripted peer: every socket waits at most POLL_SECONDS at a time, nothing is held
 longer than HANG_LIMIT_SECONDS, and closing joins every thread within SHUTDOWN_TIMEOUT_SECONDS.
 """
@@ -245,3 +247,64 @@ class NonHttpPeer(_TcpPeer):
                     return
             except TimeoutError:
                 return
+
+
+class PathPrefixProxy:
+    """HTTP/1.1 (keep-alive) on 127.0.0.1: a request for `prefix` + path goes to `upstream` ("host:port") as path,
+    one upstream connection per client connection; any other path gets 404. `paths` records what came in."""
+
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+    def __init__(self, upstream: str, prefix: str):
+        import http.client
+
+        proxy = self
+        self.prefix = prefix
+        self.paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                proxy.paths.append(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not self.path.startswith(proxy.prefix + "/"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if not hasattr(self, "upstream"):
+                    self.upstream = http.client.HTTPConnection(upstream, timeout=HANG_LIMIT_SECONDS)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in PathPrefixProxy.HOP_BY_HOP}
+                self.upstream.request(self.command, self.path[len(proxy.prefix):], body=body, headers=headers)
+                answer = self.upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in PathPrefixProxy.HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+
+    def __enter__(self) -> "PathPrefixProxy":
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(SHUTDOWN_TIMEOUT_SECONDS)

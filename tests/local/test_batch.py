@@ -493,11 +493,13 @@ def write_blank_png(path: Path, width: int, height: int) -> None:
 # Exit 1 is only "items failed for good, in the failures file": the Job's podFailurePolicy ends the shard on it.
 
 
-def test_a_write_that_fails_mid_run_exits_4_for_a_retry_that_resumes(server, dataset, tmp_path):
+@pytest.mark.parametrize("concurrency", [16, 1])
+def test_a_write_that_fails_mid_run_exits_4_for_a_retry_that_resumes(concurrency, server, dataset, tmp_path):
     # RLIMIT_FSIZE stands in for a full disk: the first part too large for it fails with EFBIG, an OSError on
-    # write like ENOSPC (a real full disk needs a filesystem of its own, which needs root).
+    # write like ENOSPC (a real full disk needs a filesystem of its own, which needs root). With one sender, the
+    # one that failed is the only one: the decoders waiting for it must stop too (they once waited for ever).
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    pod = find_batch_pod(stack({"shards": 4, "parallelism": 1, "client": {"commitItems": 200}}))
+    pod = find_batch_pod(stack({"shards": 4, "parallelism": 1, "client": {"commitItems": 200, "concurrency": concurrency}}))
     plan = plan_shard(pod, 1, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=server.grpc_address)
     limited = replace(plan, argv=[sys.executable, "-c", LIMIT_FILE_SIZE, "20000", *plan.argv])
     first = run_shards({1: limited}, 1)[1]

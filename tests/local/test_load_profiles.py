@@ -208,6 +208,28 @@ def test_an_error_from_the_model_is_a_failed_request_with_the_servers_message(pr
     assert all("fails every request on purpose" in error for error in errors), errors
 
 
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize(("header", "message"), [
+    ("x bad=1", "expected NAME=VALUE, NAME of letters"),
+    ("x-trace-bin=abc", "(not ending in -bin)"),
+    ("x-name=\u00e9t\u00e9", "the value must be printable ASCII"),
+])  # fmt: skip
+def test_a_header_that_http_or_grpc_cannot_carry_stops_the_run_saying_why(protocol, header, message, server, tmp_path):
+    run = run_locust(server, tmp_path / "report", "--protocol", protocol, "--header", header, "--shape", "soak", "-u", "1", "-t", "2s")
+    assert run.returncode == 2 and f"--header {header!r}" in run.log and message in run.log, run.explain()
+
+
+def test_a_path_prefix_in_the_host_is_kept_on_every_request(server, tmp_path):
+    # Triton behind an ingress that serves it under /triton: metadata, config and inference all go under the prefix.
+    from tests.harness.loopback import PathPrefixProxy
+
+    with PathPrefixProxy(server.base_url.removeprefix("http://"), "/triton") as proxy:
+        run = run_locust(server, tmp_path / "report", "--shape", "soak", "-u", "2", "-t", "2s", host=proxy.url)
+        paths = list(proxy.paths)
+    assert run.returncode == 0 and int(run.aggregated["Failure Count"]) == 0 and int(run.aggregated["Request Count"]) > 0, run.explain()
+    assert "/triton/v2/models/image_classifier/infer" in paths and all(path.startswith("/triton/v2/") for path in paths), set(paths)
+
+
 def test_an_unknown_model_stops_the_run_saying_why(server, tmp_path):
     run = run_locust(server, tmp_path / "report", "--model", "no_such_model", "--shape", "soak", "-u", "1", "-t", "2s")
     assert run.returncode == 2, run.explain()

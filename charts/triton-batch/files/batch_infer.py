@@ -179,8 +179,19 @@ class LocalStore:
     def read(self, name: str, limit: int | None = None) -> bytes:
         """The file's bytes; with `limit`, ItemError when it holds more."""
         with open(self.base / name, "rb") as handle:
-            # read(n) allocates n bytes up front: ask for the file's size (+1 to see one that grew), never the limit.
-            data = handle.read() if limit is None else handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
+            if limit is None:
+                data = handle.read()
+            else:
+                # read(n) allocates n bytes up front: ask for the file's size, never the whole limit. One byte more
+                # shows a file that grew since (or a filesystem that reports no size): read on, in bounded steps.
+                size = os.fstat(handle.fileno()).st_size
+                data = handle.read(min(limit, size) + 1)
+                if len(data) > size:
+                    parts, total = [data], len(data)
+                    while total <= limit and (more := handle.read(min(READ_CHUNK_BYTES, limit + 1 - total))):
+                        parts.append(more)
+                        total += len(more)
+                    data = b"".join(parts)
         if limit is not None and len(data) > limit:
             raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
         return data
@@ -898,15 +909,26 @@ class Run:
         ones are decoded, and queues each chunk's items as one request per shape (a batch stacks equal shapes only).
         One thread hop per chunk, not per item: on a small CPU the hand-offs cost as much as decoding a small image.
         Each of the --decode-concurrency decoders decodes one item at a time."""
+        with self.stopping_on_error():
+            await self._decode_ahead(chunks, requests, space)
+
+    async def _decode_ahead(self, chunks: asyncio.Queue, requests: asyncio.Queue, space: asyncio.Event) -> None:
+        # Requests decoded ahead (queued, or being decoded) stay under --decode-concurrency chunks, so that each
+        # decoder can work while the queue is empty and at most one chunk more is held: (decoders + 1) chunks.
+        limit = self.args.decode_concurrency * self.queued_requests
         while not self.stop.is_set():
-            while requests.qsize() >= self.queued_requests and not self.stop.is_set():
+            while requests.qsize() + self.decoding >= limit and not self.stop.is_set():
                 space.clear()
                 await space.wait()  # set by a sender taking a request, or by the stop
             try:
                 chunk = chunks.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            decoded = await asyncio.to_thread(self.load_chunk, chunk)
+            self.decoding += self.queued_requests
+            try:
+                decoded = await asyncio.to_thread(self.load_chunk, chunk)
+            finally:
+                self.decoding -= self.queued_requests
             loaded: dict[tuple, tuple[list[Item], list[dict], list[str]]] = {}
             for item, arrays, digest, error in decoded:
                 if self.stop.is_set():
@@ -927,17 +949,29 @@ class Run:
     async def send_decoded(self, requests: asyncio.Queue, space: asyncio.Event) -> None:
         """Sends decoded requests until the decoders are done or the run stops (None); a request still queued then
         has no record, and the next run sends it. A request in flight at the stop finishes and is recorded."""
-        while not self.stop.is_set():
-            group = await requests.get()
-            space.set()
-            if group is None:
-                return
-            await self.send(*group)
+        with self.stopping_on_error():
+            while not self.stop.is_set():
+                group = await requests.get()
+                space.set()
+                if group is None:
+                    return
+                await self.send(*group)
+
+    @contextlib.contextmanager
+    def stopping_on_error(self) -> Iterator[None]:
+        """A decoder or sender that fails (a commit that cannot write, an input changed under the run) stops the run,
+        so that the others stop too (none waits for the failed one) and the error reaches _execute."""
+        try:
+            yield
+        except Exception:
+            self.stop.set()
+            raise
 
     async def pipeline(self, chunks: asyncio.Queue) -> None:
-        """Decoders feed senders through a queue of decoded requests; a decoder waits while a chunk's worth of requests
-        is queued. Decoded tensors in memory: the requests in flight (--concurrency x --batch-size items), at most two
-        chunks queued, and a chunk per decoder (DECODE_CHUNK_ITEMS or one request each, whichever is larger)."""
+        """Decoders feed senders through a queue of decoded requests. Decoded tensors held: the requests in flight
+        (--concurrency x --batch-size items) and at most --decode-concurrency + 1 chunks decoded ahead (a chunk is
+        DECODE_CHUNK_ITEMS items, or one request where that is larger). A failed decoder or sender stops the run."""
+        self.decoding = 0
         requests: asyncio.Queue = asyncio.Queue()
         space = asyncio.Event()
         senders = [asyncio.create_task(self.send_decoded(requests, space)) for _ in range(self.args.concurrency)]

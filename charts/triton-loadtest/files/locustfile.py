@@ -34,6 +34,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -77,6 +78,9 @@ EXIT_SLO_FAILED, EXIT_SETUP_FAILED = 1, 2
 # A worker's setup error, sent to the master (custom message), which stops the whole run with exit 2.
 SETUP_ERROR_MESSAGE = "triton_setup_error"
 NO_ANSWER_AT_STOP = "no answer when the run stopped"
+# --header names and values that an HTTP header and a gRPC metadata entry both accept.
+HEADER_NAME = re.compile(r"[0-9a-z_.-]+")
+HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
 # Content-Encoding -> zlib's wbits for the answers Triton compresses (only when a --header asks for it).
 COMPRESSED = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 # gRPC statuses that mean the server never answered (a status the server sent is an answer, if a failed one).
@@ -157,11 +161,6 @@ class Workload:
         self.next_index += 1
         return start
 
-    def next(self) -> tuple[triton_load.Payload, object]:
-        index = self.next_index % len(self.payloads)
-        self.next_index += 1
-        return self.payloads[index], self.prepared[index]
-
 
 _workloads: dict[tuple, Workload] = {}
 _workload_lock = gevent.lock.Semaphore()
@@ -238,13 +237,18 @@ def no_answer_at_stop(user: User, request_type: str, name: str, started: float) 
 
 
 def extra_headers(options) -> dict[str, str]:
-    """--header NAME=VALUE items as a dict; names lower-cased (gRPC metadata keys must be). ValueError when malformed."""
+    """--header NAME=VALUE items as a dict; names lower-cased (gRPC metadata keys must be). ValueError when malformed:
+    a name outside what both an HTTP header and a gRPC metadata key allow (letters, digits, - _ .; not ending in -bin,
+    gRPC's binary metadata), or a value with a character outside printable ASCII."""
     headers = {}
     for item in options.header or []:
         name, separator, value = item.partition("=")
-        if not separator or not name.strip():
-            raise ValueError(f"--header {item!r}: expected NAME=VALUE")
-        headers[name.strip().lower()] = value
+        name = name.strip().lower()
+        if not separator or not HEADER_NAME.fullmatch(name) or name.endswith("-bin"):
+            raise ValueError(f"--header {item!r}: expected NAME=VALUE, NAME of letters, digits, '-', '_' or '.' (not ending in -bin)")
+        if not HEADER_VALUE.fullmatch(value):
+            raise ValueError(f"--header {item!r}: the value must be printable ASCII (HTTP headers and gRPC metadata carry no other)")
+        headers[name] = value
     return headers
 
 
@@ -286,13 +290,14 @@ class TritonHttpUser(FastHttpUser):
             extra = extra_headers(options)
         except ValueError as error:
             give_up(self, error)
-        self.path = f"/v2/models/{urllib.parse.quote(options.model)}/infer"
+        # The path of -H too (an ingress that serves Triton under /triton, as _build's metadata requests do).
+        self.path = f"{urllib.parse.urlsplit(self.host).path.rstrip('/')}/v2/models/{urllib.parse.quote(options.model)}/infer"
         # Header names of the prepared requests are lower-cased like --header's, so a --header replaces one. Each
         # user starts at its own place in the payloads, so that concurrent requests carry different images.
         prepared = [(payload, body, {**headers, **extra}) for payload, (body, headers) in zip(self.workload.payloads, self.workload.prepared)]
         start = self.workload.next_start()
         self.requests = itertools.cycle(prepared[start:] + prepared[:start])
-        self.http = self.client.client.clientpool.get_client(URL(f"{self.host.rstrip('/')}{self.path}"))
+        self.http = self.client.client.clientpool.get_client(URL(self.host))
 
     def _build(self, options) -> Workload:
         base = f"{self.host.rstrip('/')}/v2/models/{urllib.parse.quote(options.model)}"
@@ -315,17 +320,17 @@ class TritonHttpUser(FastHttpUser):
         payload, body, headers = next(self.requests)
         started = time.perf_counter()
         try:
-            exception, length = self._infer(payload, body, headers)
+            exception, length, elapsed_ms = self._infer(payload, body, headers, started)
         except GreenletExit:
             no_answer_at_stop(self, "POST", self.workload.name, started)
             raise
         self.environment.events.request.fire(
-            request_type="POST", name=self.workload.name, response_time=(time.perf_counter() - started) * 1000,
-            response_length=length, exception=exception, context={},
+            request_type="POST", name=self.workload.name, response_time=elapsed_ms, response_length=length, exception=exception, context={},
         )
 
-    def _infer(self, payload, body: bytes, headers: dict) -> tuple[Exception | None, int]:
-        """(what was wrong or None, response bytes as received) of one request."""
+    def _infer(self, payload, body: bytes, headers: dict, started: float) -> tuple[Exception | None, int, float]:
+        """(what was wrong or None, response bytes as received, ms until the answer was read) of one request. The time
+        stops when the answer is in, before it is checked, as the gRPC user's does."""
         try:
             with self.http.request("POST", self.path, body=body, headers=headers) as response:
                 content = response.read()
@@ -333,22 +338,23 @@ class TritonHttpUser(FastHttpUser):
                 header_length = response.get(triton_load.BINARY_HEADER)
                 encoding = response.get("content-encoding")
         except FAILURE_EXCEPTIONS as error:  # a timeout, a refused or dropped connection (Locust's own list)
-            return NoAnswer(f"no answer: {type(error).__name__}: {error}"), 0
+            return NoAnswer(f"no answer: {type(error).__name__}: {error}"), 0, (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.perf_counter() - started) * 1000
         answered()
         length = len(content)
         if encoding in COMPRESSED:  # only when --header accept-encoding asked for it; the binary header counts decoded bytes
             try:
                 content = zlib.decompress(content, COMPRESSED[encoding])
             except zlib.error as error:
-                return WrongAnswer(f"unreadable {encoding} answer: {error}"), length
+                return WrongAnswer(f"unreadable {encoding} answer: {error}"), length, elapsed_ms
         if status != 200:
-            return HttpStatusError(f"HTTP {status}: {content[:200].decode(errors='replace')}"), length
+            return HttpStatusError(f"HTTP {status}: {content[:200].decode(errors='replace')}"), length, elapsed_ms
         try:
             outputs = triton_load.parse_http_response(content, int(header_length) if header_length else None)
         except (ValueError, KeyError) as error:
-            return WrongAnswer(f"unreadable answer: {error}"), length
+            return WrongAnswer(f"unreadable answer: {error}"), length, elapsed_ms
         error = triton_load.check_answer(self.workload.spec, payload, outputs)
-        return (WrongAnswer(error) if error else None), length
+        return (WrongAnswer(error) if error else None), length, elapsed_ms
 
 
 def _get_json(url: str) -> dict:

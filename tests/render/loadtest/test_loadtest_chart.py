@@ -139,3 +139,22 @@ def test_bad_value_is_rejected_by_both_helms_naming_the_path(case):
     by_helm = [error_lines(helm.render_error(CHART, values=values, helm=major, kube_version=KUBE_HIGHEST).stderr, CHART) for major in helm.HELM_MAJORS]
     assert by_helm[0] == by_helm[1]
     assert path in {found for found, _ in by_helm[0]}, by_helm[0]
+
+
+class TestNotes:
+    def test_the_printed_commands_name_the_rendered_master_service_deployment_and_port(self):
+        # What `helm install` prints is what a user types next: every object it names must be one the chart made.
+        import re
+
+        notes = helm.render_notes(CHART, kube_version=KUBE_HIGHEST)
+        objects = render()
+        services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+        deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+        (service, port), = re.findall(r"port-forward svc/(\S+) (\d+)", notes)
+        assert service in services, (service, sorted(services))
+        assert int(port) in {p["port"] for p in services[service]["spec"]["ports"]}, services[service]["spec"]["ports"]
+        assert f"open http://127.0.0.1:{port}" in notes
+        logged = re.findall(r"logs deploy/(\S+) ", notes)
+        assert logged and set(logged) <= deployments and any("master" in name for name in logged), (logged, deployments)
+        assert services[service]["spec"]["selector"].items() <= next(
+            o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == logged[0])["spec"]["template"]["metadata"]["labels"].items()
