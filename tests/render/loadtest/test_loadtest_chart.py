@@ -83,6 +83,27 @@ class TestMasterAndWorkers:
         assert sum(o["kind"] == "NetworkPolicy" for o in render()) == 2
         assert not [o for o in render({"networkPolicy": {"enabled": False}}) if o["kind"] == "NetworkPolicy"]
 
+    def test_workers_admit_nothing_and_the_master_only_its_workers_and_the_web_ui(self):
+        # By value: an Ingress policy with no rule admits nothing; a policy that lists only Egress admits everything in.
+        objects = render()
+        worker, master = find(objects, "NetworkPolicy", "-worker"), find(objects, "NetworkPolicy", "-master")
+        assert worker["spec"]["policyTypes"] == ["Ingress"] and not worker["spec"].get("ingress")
+        assert master["spec"]["policyTypes"] == ["Ingress"]
+        rules = {tuple(p["port"] for p in rule["ports"]): rule["from"] for rule in master["spec"]["ingress"]}
+        worker_labels = find(objects, "Deployment", "-worker")["spec"]["template"]["metadata"]["labels"]
+        assert set(rules) == {("master",), ("web",)}
+        assert [peer["podSelector"]["matchLabels"].items() <= worker_labels.items() for peer in rules[("master",)]] == [True]
+        assert rules[("web",)] == [{"podSelector": {}}]  # the release namespace only: no namespaceSelector, no ipBlock
+
+    def test_the_reports_are_written_into_the_mounted_reports_volume(self):
+        # The README's `kubectl cp <master pod>:/reports ./reports` copies this volume: CSV, HTML and slo.json.
+        objects = render()
+        master = container(objects, "master")
+        reports = next(m["mountPath"] for m in master["volumeMounts"] if m["name"] == "reports")
+        args = flags(objects, "master")
+        assert reports == "/reports"
+        assert args["--csv"].startswith(f"{reports}/") and args["--html"].startswith(f"{reports}/"), args
+
 
 BAD_VALUES = {
     "grpc with the official image": (OFFICIAL_IMAGE_GRPC, "target.protocol"),
