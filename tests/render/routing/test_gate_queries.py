@@ -140,3 +140,56 @@ def test_no_data_rolls_back_when_asked_and_never_promotes():
         assert argo_analysis.verdict(metric, []) == argo_analysis.FAILED, name
     for name, metric in argo_analysis.gate_metrics(helm.render("triton-stack", values=GATED, kube_version=KUBE_HIGHEST)).items():
         assert argo_analysis.verdict(metric, []) == argo_analysis.INCONCLUSIVE, name
+
+
+# --- the gate's Triton queries under promtool: minRequests holds for the canary and, for the latency ratio, stable ---
+
+# Per 15 s scrape, by regime: (successes, failures) of each track. Time per request (µs) by stage, constant.
+TRITON_TRAFFIC = {
+    "busy": {"canary": (99, 1), "stable": (100, 0)},
+    "quiet canary": {"canary": (5, 0), "stable": (100, 0)},  # 40 requests in the 2m window: under minRequests
+    "idle stable": {"canary": (99, 1), "stable": (5, 0)},  # a setWeight 100 step: stable serves nearly nothing
+}
+STAGE_US = {"canary": {"queue": 200, "compute_input": 100, "compute_infer": 800, "compute_output": 100},
+            "stable": {"queue": 150, "compute_input": 100, "compute_infer": 650, "compute_output": 100}}
+# canary 1200 µs per request against stable's 1000: 1.2, the gate's default limit (a pass, at the boundary).
+TRITON_EXPECTED = {
+    "busy": {"triton-failure-ratio": 0.01, "latency-ratio-vs-stable": 1.2},
+    "quiet canary": {"triton-failure-ratio": None, "latency-ratio-vs-stable": None},
+    "idle stable": {"triton-failure-ratio": 0.01, "latency-ratio-vs-stable": None},
+}
+
+
+def triton_series(track_label: str) -> list[dict]:
+    regimes = list(TRITON_TRAFFIC)
+    out = []
+    for track in ("canary", "stable"):
+        labels = f'model="image_classifier", namespace="{NAMESPACE}", {track_label}="{track}", version="1"'
+        successes = [TRITON_TRAFFIC[regime][track][0] for regime in regimes]
+        out.append({"series": f"nv_inference_request_success{{{labels}}}", "values": counter(successes)})
+        out.append({"series": f"nv_inference_request_failure{{{labels}, reason=\"BACKEND\"}}",
+                    "values": counter([TRITON_TRAFFIC[regime][track][1] for regime in regimes])})
+        for stage, us in STAGE_US[track].items():
+            out.append({"series": f"nv_inference_{stage}_duration_us{{{labels}}}", "values": counter([n * us for n in successes])})
+    return out
+
+
+def test_the_triton_queries_wait_for_min_requests_on_the_canary_and_the_latency_ratio_on_stable_too(gate, tmp_path):
+    # A ratio over a handful of requests is noise: fewer than minRequests in the window is no data (inconclusive),
+    # for the canary in both queries, and for stable in the latency ratio, which divides by stable's time.
+    query = gate["triton-failure-ratio"]["query"]
+    track_label = query.split('",', 1)[1].split('="canary"')[0]  # the label the ServiceMonitor writes the track to
+    checks, verdicts = [], {}
+    for index, regime in enumerate(TRITON_TRAFFIC):
+        at = (index + 1) * SCRAPES_PER_REGIME * SCRAPE_SECONDS
+        for name, value in TRITON_EXPECTED[regime].items():
+            checks.append({"expr": f"round({gate[name]['query']}, 0.0001)", "eval_time": f"{at}s",
+                           "exp_samples": [] if value is None else [{"labels": "{}", "value": value}]})
+            verdicts[(regime, name)] = argo_analysis.verdict(gate[name], [] if value is None else [value])
+    spec = tmp_path / "triton-gate.yaml"
+    spec.write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": f"{SCRAPE_SECONDS}s", "tests": [
+        {"name": "promotion gate, Triton queries", "interval": f"{SCRAPE_SECONDS}s", "input_series": triton_series(track_label),
+         "promql_expr_test": checks}]}, sort_keys=False))
+    monitoring.test_rules(spec)
+    assert verdicts[("busy", "latency-ratio-vs-stable")] == verdicts[("busy", "triton-failure-ratio")] == argo_analysis.SUCCESSFUL
+    assert {verdicts[("quiet canary", "latency-ratio-vs-stable")], verdicts[("idle stable", "latency-ratio-vs-stable")]} == {argo_analysis.INCONCLUSIVE}

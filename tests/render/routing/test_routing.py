@@ -70,6 +70,21 @@ class TestRoutes:
         assert forced["match"] == [{"port": 8001, "uri": {"prefix": "/inference.GRPCInferenceService/"}, "headers": {"x-triton-track": {"exact": "canary"}}}]
         assert weights(forced) == {"canary": 100}
 
+    @pytest.mark.parametrize("header", ["x-triton-track", "x-release-lane"])
+    def test_the_load_step_sends_what_the_forced_canary_route_matches(self, header):
+        # The pre-rollout load must reach the canary alone: its Locust --header is the match of the force-canary routes.
+        objects = helm.render("triton-stack", kube_version=KUBE_HIGHEST, values={
+            "server": {"canary": {"enabled": True, "strategy": "argoRollouts"}}, "monitoring": {"enabled": True},
+            "routing": {"enabled": True, "canary": {"enabled": True, "header": header},
+                        "promotion": {"enabled": True, "loadTest": {"enabled": True, "configMap": "load-triton-loadtest"}}}})
+        step = find(objects, "AnalysisTemplate", "-load")
+        (container,) = step["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]["containers"]
+        sent = [arg.removeprefix("--header=").partition("=") for arg in container["args"] if arg.startswith("--header=")]
+        forced = {route["name"]: route for route in routes(objects)}["force-canary-http"]
+        (match,) = forced["match"]
+        assert [(name, value) for name, _, value in sent] == [(name, rule["exact"]) for name, rule in match["headers"].items()] == [(header, "canary")]
+        assert weights(forced) == {"canary": 100}
+
     def test_every_destination_names_its_track_in_a_response_header(self):
         # What lets a client (and the cluster tier's split test) see which track answered, for HTTP and gRPC.
         destinations = [destination for route in routes(canary(faultDrill={"enabled": True})) for destination in route["route"]]
