@@ -70,13 +70,30 @@ class TestRoutes:
         assert forced["match"] == [{"port": 8001, "uri": {"prefix": "/inference.GRPCInferenceService/"}, "headers": {"x-triton-track": {"exact": "canary"}}}]
         assert weights(forced) == {"canary": 100}
 
-    @pytest.mark.parametrize("header", ["x-triton-track", "x-release-lane"])
-    def test_the_load_step_sends_what_the_forced_canary_route_matches(self, header):
-        # The pre-rollout load must reach the canary alone: its Locust --header is the match of the force-canary routes.
-        objects = helm.render("triton-stack", kube_version=KUBE_HIGHEST, values={
+    @staticmethod
+    def with_load_step(header: str = "x-triton-track") -> list[dict]:
+        return helm.render("triton-stack", kube_version=KUBE_HIGHEST, values={
             "server": {"canary": {"enabled": True, "strategy": "argoRollouts"}}, "monitoring": {"enabled": True},
             "routing": {"enabled": True, "canary": {"enabled": True, "header": header},
                         "promotion": {"enabled": True, "loadTest": {"enabled": True, "configMap": "load-triton-loadtest"}}}})
+
+    def test_the_load_steps_pods_may_reach_the_servers_inference_ports(self):
+        # Beside the server's own policy: without this one, a server policy that lists other clients blocks the step.
+        objects = self.with_load_step()
+        step = find(objects, "AnalysisTemplate", "-load")
+        job_pod_labels = step["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["metadata"]["labels"]
+        policy = find(objects, "NetworkPolicy", "-promotion-load")
+        server_labels = next(o for o in objects if o["kind"] == "Rollout")["spec"]["template"]["metadata"]["labels"]
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= server_labels.items()
+        (rule,) = policy["spec"]["ingress"]
+        (peer,) = rule["from"]
+        assert peer["podSelector"]["matchLabels"].items() <= job_pod_labels.items() and set(peer) == {"podSelector"}
+        assert sorted(p["port"] for p in rule["ports"]) == ["grpc", "http"]
+
+    @pytest.mark.parametrize("header", ["x-triton-track", "x-release-lane"])
+    def test_the_load_step_sends_what_the_forced_canary_route_matches(self, header):
+        # The pre-rollout load must reach the canary alone: its Locust --header is the match of the force-canary routes.
+        objects = self.with_load_step(header)
         step = find(objects, "AnalysisTemplate", "-load")
         (container,) = step["spec"]["metrics"][0]["provider"]["job"]["spec"]["template"]["spec"]["containers"]
         sent = [arg.removeprefix("--header=").partition("=") for arg in container["args"] if arg.startswith("--header=")]
