@@ -86,7 +86,7 @@ def server(launch_rendered, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def picky_server(tmp_path_factory):
-    """The same rendered server container serving a copy of the test repository with the picky model."""
+    """The same rendered server container serving a copy of the test repository: the picky and text_echo models."""
     work = tmp_path_factory.mktemp("picky-triton")
     shutil.copytree(TEST_REPOSITORY, work / "models")
     server = launch_triton(find_triton_pod(stack()).container, work_dir=work, path_mapping={"/models": work / "models"})
@@ -266,6 +266,22 @@ def test_unreadable_files_fail_alone_with_their_reason(server, patterns, tmp_pat
 # --- JSON Lines of tensors, HTTP, the sidecar --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_string_tensors_go_and_come_back_whole(protocol, picky_server, tmp_path):
+    # BYTES in and out (text_echo): each element is sent as its length and bytes, and read back the same way.
+    claim = tmp_path / "claim"
+    texts = {f"s{n}": [f"item {n}", "ünïcode ✓" if n % 2 else ""] for n in range(20)}
+    (claim / "text").mkdir(parents=True)
+    (claim / "text" / "part-0.jsonl").write_text("".join(json.dumps({"id": key, "inputs": {"TEXT": value}}) + "\n" for key, value in texts.items()))
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"model": "text_echo", "protocol": protocol},
+                                "input": {"format": "jsonl", "path": "/data/text"}}))
+    address = picky_server.grpc_address if protocol == "grpc" else picky_server.http_address
+    runs = run_shards(plans(pod, claim, tmp_path / "work", address), 1)
+    assert runs[0].returncode == 0, explain(runs)
+    answers = {line["id"]: line["outputs"] for line in results(claim)}
+    assert answers == {key: {"ECHO": [v.encode().upper().decode() for v in value], "LENGTHS": [len(v.encode()) for v in value]} for key, value in texts.items()}
+
+
 def test_json_lines_of_tensors_through_http(server, patterns, network, tmp_path):
     claim = tmp_path / "claim"
     images, _ = patterns.generate_images(40, seed=7)
@@ -397,22 +413,56 @@ def test_a_server_that_never_answers_exits_3_writing_nothing(dataset, tmp_path):
     ("ftp://host/results", "unsupported scheme"),
 ])  # fmt: skip
 def test_object_store_paths_are_checked_before_anything_runs(output, message, dataset, tmp_path, client_module):
-    if output.startswith("s3://"):
-        try:
-            import pyarrow.fs  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            pytest.skip("pyarrow is installed here: the missing-client error cannot occur")
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     values = {"output": {"path": "s3://batch-bucket/results"}, "objectStore": {"workloadIdentity": {"aws": {"roleArn": "arn:aws:iam::123456789012:role/r"}}}}
     pod = find_batch_pod(stack(values))
     plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url="127.0.0.1:9")
     assert "--output=s3://batch-bucket/results" in plan.argv  # object-store paths reach the client as rendered
     argv = [arg if not arg.startswith("--output=") else f"--output={output}" for arg in plan.argv]
-    completed = subprocess.run(argv, env=plan.env, capture_output=True, text=True, timeout=60)
+    # An image without pyarrow: a package of that name that cannot be imported, first on the path.
+    without_pyarrow = tmp_path / "without-pyarrow" / "pyarrow"
+    without_pyarrow.mkdir(parents=True)
+    (without_pyarrow / "__init__.py").write_text('raise ImportError("this image has no pyarrow")\n')
+    env = {**plan.env, "PYTHONPATH": str(without_pyarrow.parent)}
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2 and message in completed.stdout, completed.stdout + completed.stderr
     assert "nothing was written" in completed.stdout and not (claim / "results").exists()
+
+
+@pytest.fixture()
+def object_store(client_module, tmp_path):
+    """The client's ObjectStore on pyarrow's local filesystem (file://): the pyarrow.fs calls S3 and GCS take, on
+    a folder. Reaching S3 or GCS themselves needs a network these tests do not have."""
+    pytest.importorskip("pyarrow.fs")
+    (tmp_path / "bucket").mkdir()
+    return client_module.ObjectStore(f"file://{tmp_path / 'bucket'}"), tmp_path / "bucket"
+
+
+def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(object_store, client_module):
+    store, bucket = object_store
+    chunk = client_module.READ_CHUNK_BYTES
+    (bucket / "in").mkdir()
+    contents = {"in/small.png": os.urandom(3000), "in/large.bin": os.urandom(2 * chunk + 17)}
+    for name, data in contents.items():
+        (bucket / name).write_bytes(data)
+    assert list(store.list("in")) == ["in/large.bin", "in/small.png"] and store.kind() == "dir"
+    assert store.read("in/small.png") == contents["in/small.png"]
+    assert store.read("in/large.bin") == store.read("in/large.bin", 2 * chunk + 17) == contents["in/large.bin"]
+    assert store.read("in/small.png", 3000) == contents["in/small.png"]  # exactly the limit
+    with pytest.raises(client_module.ItemError, match="in/small.png is larger than 2999 bytes"):
+        store.read("in/small.png", 2999)
+    with pytest.raises(client_module.ItemError, match=f"larger than {2 * chunk + 16} bytes"):
+        store.read("in/large.bin", 2 * chunk + 16)
+
+
+def test_an_object_is_written_whole_and_deleted(object_store):
+    store, bucket = object_store
+    (bucket / "parts" / "shard-0").mkdir(parents=True)  # a folder needs to exist; an object store has none
+    store.write("parts/shard-0/run-1.jsonl", [b'{"id":"a"}\n', b'{"id":"b"}\n'])
+    assert (bucket / "parts" / "shard-0" / "run-1.jsonl").read_bytes() == b'{"id":"a"}\n{"id":"b"}\n'
+    store.delete("parts/shard-0/run-1.jsonl")
+    store.delete("parts/shard-0/run-1.jsonl")  # already gone: not an error
+    assert list(store.list("parts")) == []
 
 
 # --- review fixes: names, errors and their exit codes, two runs at once, JSON Lines ids, memory, SIGTERM -------
