@@ -14,6 +14,11 @@ then, if those pass, `pytest -m "not local and not cluster" -x -q -p no:cachepro
 (exit 1, or 2 for an error while collecting) kills the mutation, and only a mutant that passes the whole offline
 tiers survived. A mutation whose text to find is not in its file exactly once is stale and not run.
 
+Known killers first: .cache/mutate/killers.json keeps, per mutation, the test that killed it last time (every run adds
+to it). A mutation with a known killer first runs that one test alone; if it fails, the mutation is killed (one
+failing test is all a kill needs) in seconds instead of minutes. If it passes, or no longer exists, the mutation
+goes through the steps above, so "survived" still means every offline test passed.
+
 Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
 rate (survivors / mutations run). Writes the same as JSON to .cache/mutate/report.json. Exit status: 0 when
 every survivor is an accepted one and nothing is stale or broken, 1 otherwise, 2 when the unmutated copy
@@ -23,6 +28,7 @@ fails.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -53,6 +59,7 @@ NOT_RUN_ON_MUTANTS = ("tests/lint/test_mutation_catalogue.py", "tests/lint/test_
 # Per mutation: a run that takes longer is stopped and reported as broken, never as caught.
 RUN_TIMEOUT_SECONDS = 900
 KILLED_EXIT_CODES = {1, 2}
+KILLERS = CACHE_DIR / "mutate" / "killers.json"
 _FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
@@ -125,6 +132,42 @@ def run_tiers(copy: Path, render_cache: Path, workers: int, paths: list[str] | N
     return completed.returncode, completed.stdout + completed.stderr, time.perf_counter() - started
 
 
+def load_killers() -> dict[str, str]:
+    """{mutation id: node id of the test that killed it last}, empty when there is no readable record."""
+    try:
+        killers = json.loads(KILLERS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in killers.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(killers, dict) else {}
+
+
+def save_killers(killers: dict[str, str]) -> None:
+    KILLERS.parent.mkdir(parents=True, exist_ok=True)
+    KILLERS.write_text(json.dumps(dict(sorted(killers.items())), indent=2) + "\n")
+
+
+def killer_of(outcome: "Outcome") -> str | None:
+    """The node id a killed outcome names (a test that failed), or None (a collection error, a crash)."""
+    return outcome.detail if outcome.result == "killed" and outcome.detail.startswith("tests/") and "::" in outcome.detail else None
+
+
+def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None) -> tuple[int, str, float]:
+    """(exit code, output, seconds) of the steps one mutant goes through, each only while the ones before passed:
+    its known killer alone (no workers), its chart's tests (`targeted`), the whole offline tiers. `run(workers,
+    paths)` is run_tiers on the mutant's copy (paths None: the whole tiers). A known killer that no longer fails,
+    or no longer exists (pytest exit 4 or 5), or times out, decides nothing."""
+    code, output, seconds = 0, "", 0.0
+    if killer:
+        code, output, seconds = run(1, [killer])
+        if code not in KILLED_EXIT_CODES:
+            code = 0
+    for paths in ([targeted] if targeted else []) + [None]:
+        if code == 0:
+            code, output, more = run(workers, paths)
+            seconds += more
+    return code, output, seconds
+
+
 def judge(mutation: mutations.Mutation, code: int, output: str, seconds: float) -> Outcome:
     if code in KILLED_EXIT_CODES:
         failed = _FAILED_TEST.findall(output)
@@ -164,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="ID", help="run these mutations only")
     parser.add_argument("--workers", type=int, default=2, help="pytest workers per run (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the copies (printed) instead of deleting them")
+    parser.add_argument("--no-known-killers", action="store_true", help=f"ignore {KILLERS.relative_to(REPO_ROOT)}: every mutation takes the long way")
     args = parser.parse_args(argv)
 
     # SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copies are removed.
@@ -176,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no such mutation: {', '.join(sorted(unknown))}")
         catalogue = [m for m in catalogue if m.id in args.only]
 
+    killers = {} if args.no_known_killers else load_killers()
     workspace = Path(tempfile.mkdtemp(prefix="triton-stack-mutate-"))
     render_cache = workspace / "renders"
     outcomes: list[Outcome] = []
@@ -195,13 +240,13 @@ def main(argv: list[str] | None = None) -> int:
             except mutations.CatalogueError as stale:
                 outcomes.append(Outcome(mutation.id, mutation.file, "stale", str(stale), 0.0))
             else:
-                targeted = targeted_paths(copy, mutation.file)
-                code, output, seconds = run_tiers(copy, render_cache, args.workers, targeted) if targeted else (0, "", 0.0)
-                if code == 0:  # not caught by its chart's tests (or none to try): the whole offline tiers decide
-                    code, output, more = run_tiers(copy, render_cache, args.workers)
-                    seconds += more
+                run = functools.partial(run_tiers, copy, render_cache)
+                code, output, seconds = run_steps(run, args.workers, killers.get(mutation.id), targeted_paths(copy, mutation.file))
                 outcomes.append(judge(mutation, code, output, seconds))
             last = outcomes[-1]
+            if killer_of(last):
+                killers[mutation.id] = killer_of(last)
+                save_killers(killers)
             print(f"[{index}/{len(catalogue)}] {mutation.id}: {last.result} ({last.seconds:.0f}s) {last.detail}", flush=True)
             if not args.keep:
                 shutil.rmtree(copy, ignore_errors=True)

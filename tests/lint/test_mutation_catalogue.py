@@ -77,3 +77,51 @@ def test_runner_judges_a_run_by_its_exit_code(code, accepted, result, detail):
     assert (outcome.result, outcome.detail) == (result, detail)
     figures = run.summary([outcome], 10.0)
     assert figures["survival_rate"] == (1.0 if result in ("survived", "accepted") else 0.0 if result == "killed" else None)
+
+
+class _Steps:
+    """run_tiers' stand-in for run_steps: the exit code each step gives, and the steps that ran."""
+
+    def __init__(self, killer: int | None = None, chart: int = 0, whole: int = 0):
+        self.codes = {"killer": killer, "chart": chart, "whole": whole}
+        self.ran: list[str] = []
+
+    def __call__(self, workers, paths):
+        step = "whole" if paths is None else "killer" if paths == ["tests/render/x.py::test_k"] else "chart"
+        self.ran.append(step)
+        return self.codes[step], f"{step} output", 1.0
+
+
+@pytest.mark.parametrize(
+    ("killer", "chart", "whole", "ran", "code"),
+    [
+        (1, 0, 0, ["killer"], 1),  # the known killer still fails: killed, nothing else runs
+        (0, 1, 0, ["killer", "chart"], 1),  # it passes now: the long way decides
+        (4, 0, 0, ["killer", "chart", "whole"], 0),  # it no longer exists: the long way, and survived means all passed
+        (-1, 0, 1, ["killer", "chart", "whole"], 1),  # it timed out: decides nothing
+        (None, 0, 2, ["chart", "whole"], 2),  # no known killer
+        (None, None, 0, ["whole"], 0),  # no known killer, no chart tests (triton-common): the whole tiers
+    ],
+)
+def test_runner_tries_the_known_killer_first_and_only_a_failure_of_it_decides(killer, chart, whole, ran, code):
+    from ci.mutate import run
+
+    steps = _Steps(killer, chart, whole)
+    targeted = None if chart is None else ["tests/render/server"]
+    result = run.run_steps(steps, 2, "tests/render/x.py::test_k" if killer is not None else None, targeted)
+    assert (steps.ran, result[0], result[2]) == (ran, code, float(len(ran)))
+
+
+def test_runner_records_only_failed_tests_as_killers(tmp_path, monkeypatch):
+    from ci.mutate import run
+
+    monkeypatch.setattr(run, "KILLERS", tmp_path / "killers.json")
+    assert run.load_killers() == {}
+    (tmp_path / "killers.json").write_text("[not a map")
+    assert run.load_killers() == {}
+    outcomes = [run.Outcome("a", "f", "killed", "tests/render/x.py::test_k[prod]", 1.0),
+                run.Outcome("b", "f", "killed", "ERROR collecting tests/render/x.py", 1.0),
+                run.Outcome("c", "f", "survived", "tests/render/x.py::test_k", 1.0)]
+    assert [run.killer_of(o) for o in outcomes] == ["tests/render/x.py::test_k[prod]", None, None]
+    run.save_killers({"a": "tests/render/x.py::test_k[prod]"})
+    assert run.load_killers() == {"a": "tests/render/x.py::test_k[prod]"}
