@@ -15,9 +15,10 @@ then, if those pass, `pytest -m "not local and not cluster" -x -q -p no:cachepro
 tiers survived. A mutation whose text to find is not in its file exactly once is stale and not run.
 
 Known killers first: .cache/mutate/killers.json keeps, per mutation, the test that killed it last time (every run adds
-to it). A mutation with a known killer first runs that one test alone; if it fails, the mutation is killed (one
-failing test is all a kill needs) in seconds instead of minutes. If it passes, or no longer exists, the mutation
-goes through the steps above, so "survived" still means every offline test passed.
+to it). A mutation with a known killer first runs that one test alone; if it fails there and passes alone on the
+unmutated copy (checked once per test and run), the mutation is killed (one failing test is all a kill needs) in
+seconds instead of minutes. If it passes, or no longer exists, the mutation goes through the steps above, so
+"survived" still means every offline test passed.
 
 Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
 rate (survivors / mutations run). Writes the same as JSON to .cache/mutate/report.json. Exit status: 0 when
@@ -60,7 +61,8 @@ NOT_RUN_ON_MUTANTS = ("tests/lint/test_mutation_catalogue.py", "tests/lint/test_
 RUN_TIMEOUT_SECONDS = 900
 KILLED_EXIT_CODES = {1, 2}
 KILLERS = CACHE_DIR / "mutate" / "killers.json"
-_FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+# pytest's summary line: "FAILED <node id> - <message>"; a parametrize id may hold spaces.
+_FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
 
 
 @dataclass
@@ -132,34 +134,44 @@ def run_tiers(copy: Path, render_cache: Path, workers: int, paths: list[str] | N
     return completed.returncode, completed.stdout + completed.stderr, time.perf_counter() - started
 
 
+def is_node_id(text: str) -> bool:
+    """A test's node id (tests/<file>.py::<test>[<params>]), whole: not a file, not cut inside its brackets."""
+    return text.startswith("tests/") and "::" in text and text.count("[") == text.count("]") <= 1
+
+
 def load_killers() -> dict[str, str]:
     """{mutation id: node id of the test that killed it last}, empty when there is no readable record."""
     try:
         killers = json.loads(KILLERS.read_text())
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in killers.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(killers, dict) else {}
+    return {k: v for k, v in killers.items() if isinstance(k, str) and isinstance(v, str) and is_node_id(v)} if isinstance(killers, dict) else {}
 
 
 def save_killers(killers: dict[str, str]) -> None:
+    """Written to a temp file and renamed, so that a run stopped mid-write leaves the last record whole."""
     KILLERS.parent.mkdir(parents=True, exist_ok=True)
-    KILLERS.write_text(json.dumps(dict(sorted(killers.items())), indent=2) + "\n")
+    temp = KILLERS.with_suffix(".tmp")
+    temp.write_text(json.dumps(dict(sorted(killers.items())), indent=2) + "\n")
+    os.replace(temp, KILLERS)
 
 
 def killer_of(outcome: "Outcome") -> str | None:
     """The node id a killed outcome names (a test that failed), or None (a collection error, a crash)."""
-    return outcome.detail if outcome.result == "killed" and outcome.detail.startswith("tests/") and "::" in outcome.detail else None
+    return outcome.detail if outcome.result == "killed" and is_node_id(outcome.detail) else None
 
 
-def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None) -> tuple[int, str, float]:
+def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None, passes_unmutated=lambda killer: True) -> tuple[int, str, float]:
     """(exit code, output, seconds) of the steps one mutant goes through, each only while the ones before passed:
     its known killer alone (no workers), its chart's tests (`targeted`), the whole offline tiers. `run(workers,
-    paths)` is run_tiers on the mutant's copy (paths None: the whole tiers). A known killer that no longer fails,
-    or no longer exists (pytest exit 4 or 5), or times out, decides nothing."""
+    paths)` is run_tiers on the mutant's copy (paths None: the whole tiers). A known killer decides only when it
+    fails on the mutant and `passes_unmutated(killer)` (run alone on the unmutated copy: a test that fails alone,
+    say one that needs another to run first, proves nothing); one that passes, no longer exists (pytest exit 4
+    or 5) or times out decides nothing either."""
     code, output, seconds = 0, "", 0.0
     if killer:
         code, output, seconds = run(1, [killer])
-        if code not in KILLED_EXIT_CODES:
+        if code not in KILLED_EXIT_CODES or not passes_unmutated(killer):
             code = 0
     for paths in ([targeted] if targeted else []) + [None]:
         if code == 0:
@@ -207,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="ID", help="run these mutations only")
     parser.add_argument("--workers", type=int, default=2, help="pytest workers per run (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the copies (printed) instead of deleting them")
-    parser.add_argument("--no-known-killers", action="store_true", help=f"ignore {KILLERS.relative_to(REPO_ROOT)}: every mutation takes the long way")
+    parser.add_argument("--no-known-killers", action="store_true",
+                        help=f"every mutation takes the long way ({KILLERS.relative_to(REPO_ROOT)} is still added to)")
     args = parser.parse_args(argv)
 
     # SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copies are removed.
@@ -220,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no such mutation: {', '.join(sorted(unknown))}")
         catalogue = [m for m in catalogue if m.id in args.only]
 
-    killers = {} if args.no_known_killers else load_killers()
+    record = load_killers()  # every run adds to it; --no-known-killers only leaves it unused
+    killers = {} if args.no_known_killers else dict(record)
     workspace = Path(tempfile.mkdtemp(prefix="triton-stack-mutate-"))
     render_cache = workspace / "renders"
     outcomes: list[Outcome] = []
@@ -233,6 +247,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the offline tiers fail without any mutation (exit {code}); fix that first", file=sys.stderr)
             return 2
         print(f"unmutated copy: passed in {seconds:.0f}s ({(output.strip().splitlines() or [''])[-1]})", flush=True)
+        verified: dict[str, bool] = {}
+
+        def passes_unmutated(killer: str) -> bool:
+            if killer not in verified:
+                verified[killer] = run_tiers(workspace / "unmutated", render_cache, 1, [killer])[0] == 0
+                if not verified[killer]:
+                    print(f"known killer {killer} fails alone on the unmutated copy: not used", flush=True)
+                    for mutation_id in [m for m, k in record.items() if k == killer]:
+                        del record[mutation_id]
+                    save_killers(record)
+            return verified[killer]
+
         for index, mutation in enumerate(catalogue, 1):
             copy = make_copy(source, workspace / mutation.id)
             try:
@@ -241,12 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(Outcome(mutation.id, mutation.file, "stale", str(stale), 0.0))
             else:
                 run = functools.partial(run_tiers, copy, render_cache)
-                code, output, seconds = run_steps(run, args.workers, killers.get(mutation.id), targeted_paths(copy, mutation.file))
+                code, output, seconds = run_steps(run, args.workers, killers.get(mutation.id), targeted_paths(copy, mutation.file), passes_unmutated)
                 outcomes.append(judge(mutation, code, output, seconds))
             last = outcomes[-1]
             if killer_of(last):
-                killers[mutation.id] = killer_of(last)
-                save_killers(killers)
+                record[mutation.id] = killer_of(last)
+                save_killers(record)
             print(f"[{index}/{len(catalogue)}] {mutation.id}: {last.result} ({last.seconds:.0f}s) {last.detail}", flush=True)
             if not args.keep:
                 shutil.rmtree(copy, ignore_errors=True)

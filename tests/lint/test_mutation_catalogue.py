@@ -112,6 +112,15 @@ def test_runner_tries_the_known_killer_first_and_only_a_failure_of_it_decides(ki
     assert (steps.ran, result[0], result[2]) == (ran, code, float(len(ran)))
 
 
+@pytest.mark.parametrize(("passes_unmutated", "ran", "code"), [(True, ["killer"], 1), (False, ["killer", "chart", "whole"], 0)])
+def test_a_known_killer_that_fails_on_the_unmutated_copy_too_decides_nothing(passes_unmutated, ran, code):
+    from ci.mutate import run
+
+    steps = _Steps(killer=1)
+    result = run.run_steps(steps, 2, "tests/render/x.py::test_k", ["tests/render/server"], lambda killer: passes_unmutated)
+    assert (steps.ran, result[0]) == (ran, code)
+
+
 def test_runner_records_only_failed_tests_as_killers(tmp_path, monkeypatch):
     from ci.mutate import run
 
@@ -121,7 +130,16 @@ def test_runner_records_only_failed_tests_as_killers(tmp_path, monkeypatch):
     assert run.load_killers() == {}
     outcomes = [run.Outcome("a", "f", "killed", "tests/render/x.py::test_k[prod]", 1.0),
                 run.Outcome("b", "f", "killed", "ERROR collecting tests/render/x.py", 1.0),
-                run.Outcome("c", "f", "survived", "tests/render/x.py::test_k", 1.0)]
-    assert [run.killer_of(o) for o in outcomes] == ["tests/render/x.py::test_k[prod]", None, None]
-    run.save_killers({"a": "tests/render/x.py::test_k[prod]"})
-    assert run.load_killers() == {"a": "tests/render/x.py::test_k[prod]"}
+                run.Outcome("c", "f", "survived", "tests/render/x.py::test_k", 1.0),
+                run.Outcome("d", "f", "killed", "tests/render/x.py::test_k[batch", 1.0)]  # cut inside its brackets
+    assert [run.killer_of(o) for o in outcomes] == ["tests/render/x.py::test_k[prod]", None, None, None]
+    run.save_killers({"a": "tests/render/x.py::test_k[prod]", "d": "tests/render/x.py::test_k[batch"})
+    assert run.load_killers() == {"a": "tests/render/x.py::test_k[prod]"} and not (tmp_path / "killers.tmp").exists()
+
+
+def test_a_killer_whose_parameters_hold_spaces_is_read_whole():
+    from ci.mutate import run
+
+    mutation = mutations.Mutation("x-y", "f", "a", "b", "why", None)
+    output = "F\nFAILED tests/schema/test_bad_values.py::test_bad[batch: a wrong value] - AssertionError: no\n1 failed"
+    assert run.judge(mutation, 1, output, 1.0).detail == "tests/schema/test_bad_values.py::test_bad[batch: a wrong value]"

@@ -408,6 +408,58 @@ def test_a_server_that_never_answers_exits_3_writing_nothing(dataset, tmp_path):
     assert not (claim / "results").exists()
 
 
+@pytest.mark.parametrize(("datatype", "readable"), [("FP32", True), ("BF16", True), ("BYTES", True), ("FP8", False)])
+def test_a_model_whose_outputs_the_client_cannot_read_is_refused_before_anything_is_sent(datatype, readable, client_module):
+    metadata = {"inputs": [{"name": "IN", "datatype": "FP32", "shape": ["-1", "4"]}], "outputs": [{"name": "OUT", "datatype": datatype, "shape": ["-1", "2"]}]}
+    config = {"config": {"max_batch_size": 8}}
+    if readable:
+        assert client_module.model_spec(metadata, config, "m", "").outputs == ("OUT",)
+    else:
+        with pytest.raises(client_module.UsageError, match="model m: output OUT has datatype FP8, which this client cannot read"):
+            client_module.model_spec(metadata, config, "m", "")
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(protocol, launch_rendered, server, dataset, tmp_path):
+    # The server is killed while a shard runs: the shard retries, gives up with exit 3 (the Job retries the pod),
+    # keeps every part it committed, and the retry against a server that is back finishes every item once.
+    claim = fresh_claim(dataset["claim"], tmp_path / "claim")
+    client = {"concurrency": 2, "batchSize": 1, "commitItems": 50, "maxRetries": 2, "retryInitialSeconds": 0.05, "retryMaxSeconds": 0.1}
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"protocol": protocol}, "client": client}))
+    parts = claim / "results" / "parts"
+
+    def committed() -> int:
+        return sum(len(path.read_text().splitlines()) for path in parts.rglob("*.jsonl")) if parts.exists() else 0
+
+    rendered = launch_rendered(find_triton_pod(stack()), tmp_path / "triton")
+    with rendered.server as running:
+        running.wait_ready()
+        address = running.grpc_address if protocol == "grpc" else running.http_address
+        (plan,) = plans(pod, claim, tmp_path / "work", address).values()
+        process = start_shard(plan)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and committed() < 200:
+            time.sleep(0.02)
+        assert process.poll() is None, f"the shard ended before the server went away (exit {process.returncode})"
+        running.kill()
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    log = plan.log_path.read_text()
+    assert code == 3 and "the server is unavailable" in log and "a retry of this shard resumes" in log, log[-3000:]
+    kept = committed()
+    assert 200 <= kept < DATASET_SIZE and not (claim / "results" / "shards").exists() and not (claim / "results" / "failed").exists()
+
+    address = server.grpc_address if protocol == "grpc" else server.http_address  # the retried pod meets a live server
+    runs = run_shards(plans(pod, claim, tmp_path / "work", address), 1)
+    assert runs[0].returncode == 0, explain(runs)
+    done = manifest(claim, 0, 1)
+    assert done["already_done"] == kept and done["succeeded"] == DATASET_SIZE
+    assert Counter(line["id"] for line in results(claim)) == Counter(list(dataset["labels"]))
+
+
 @pytest.mark.parametrize(("output", "message"), [
     ("s3://batch-bucket/results", "object-store input and output go through pyarrow.fs"),
     ("ftp://host/results", "unsupported scheme"),
@@ -442,10 +494,11 @@ def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(object_sto
     store, bucket = object_store
     chunk = client_module.READ_CHUNK_BYTES
     (bucket / "in").mkdir()
-    contents = {"in/small.png": os.urandom(3000), "in/large.bin": os.urandom(2 * chunk + 17)}
+    contents = {"in/small.png": os.urandom(3000), "in/large.bin": os.urandom(2 * chunk + 17), "in/empty": b""}
     for name, data in contents.items():
         (bucket / name).write_bytes(data)
-    assert list(store.list("in")) == ["in/large.bin", "in/small.png"] and store.kind() == "dir"
+    assert list(store.list("in")) == ["in/empty", "in/large.bin", "in/small.png"] and store.kind() == "dir"
+    assert store.read("in/empty") == store.read("in/empty", 0) == b""
     assert store.read("in/small.png") == contents["in/small.png"]
     assert store.read("in/large.bin") == store.read("in/large.bin", 2 * chunk + 17) == contents["in/large.bin"]
     assert store.read("in/small.png", 3000) == contents["in/small.png"]  # exactly the limit
@@ -453,6 +506,8 @@ def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(object_sto
         store.read("in/small.png", 2999)
     with pytest.raises(client_module.ItemError, match=f"larger than {2 * chunk + 16} bytes"):
         store.read("in/large.bin", 2 * chunk + 16)
+    with pytest.raises(client_module.ItemError, match="larger than 0 bytes"):
+        store.read("in/small.png", 0)
 
 
 def test_an_object_is_written_whole_and_deleted(object_store):

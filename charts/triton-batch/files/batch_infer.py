@@ -116,6 +116,10 @@ DATATYPES = {
 }  # fmt: skip
 
 
+# Output datatypes the client reads: every input datatype, and BF16 (as float32, as tritonclient's as_numpy gives it).
+READABLE_OUTPUTS = {*DATATYPES, "BF16"}
+
+
 class UsageError(Exception):
     """Bad configuration: the message says what and what to do. Exit 2, nothing written."""
 
@@ -296,19 +300,15 @@ class ObjectStore:
         return self.fs.open_input_stream(self._path(name))
 
     def read(self, name: str, limit: int | None = None) -> bytes:
-        """The object's bytes; with `limit`, ItemError when it holds more. One GET (a stream: no HEAD for its size),
-        read in steps of READ_CHUNK_BYTES: read(n) allocates n bytes up front, so never the whole limit at once."""
-        parts, total = [], 0
-        with self.fs.open_input_stream(self._path(name)) as handle:
-            while limit is None or total <= limit:
-                chunk = handle.read(READ_CHUNK_BYTES if limit is None else min(READ_CHUNK_BYTES, limit + 1 - total))
-                if not chunk:
-                    break
-                parts.append(chunk)
-                total += len(chunk)
-        if limit is not None and total > limit:
-            raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
-        return b"".join(parts)
+        """The object's bytes; with `limit`, ItemError when it holds more, known from its size before any byte is
+        read. A random-access file, not a stream: pyarrow's S3 file learns the size with one HEAD and reads it with
+        one GET (a stream read in steps would GET each step), and read(n) allocates n bytes up front, so only the
+        object's own size is asked for, never the limit."""
+        with self.fs.open_input_file(self._path(name)) as handle:
+            size = handle.size()
+            if limit is not None and size > limit:
+                raise ItemError(f"{name} is larger than {limit} bytes, the most one item may read")
+            return handle.read(size)
 
     def read_range(self, name: str, offset: int, length: int) -> bytes:
         with self.fs.open_input_file(self._path(name)) as handle:
@@ -512,6 +512,9 @@ def model_spec(metadata: dict, config: dict, name: str, version: str) -> ModelSp
     for tensor in inputs:
         if tensor.datatype not in DATATYPES:
             raise UsageError(f"model {name}: input {tensor.name} has datatype {tensor.datatype}, which this client cannot build")
+    for tensor in metadata["outputs"]:
+        if tensor["datatype"] not in READABLE_OUTPUTS:
+            raise UsageError(f"model {name}: output {tensor['name']} has datatype {tensor['datatype']}, which this client cannot read")
     return ModelSpec(name, version, max_batch, inputs, tuple(tensor["name"] for tensor in metadata["outputs"]))
 
 
@@ -639,51 +642,67 @@ def describe_error(error: BaseException) -> str:
 
 
 class Triton:
-    """tritonclient's asyncio client for one protocol, with what a request needs from it.
+    """Triton over one protocol, with what a run needs from it: readiness, the model's metadata and config, and
+    inference.
 
-    Over gRPC, inference requests are tritonclient's own protobuf messages (ModelInferRequest of
-    tritonclient.grpc.service_pb2) sent with its generated stub, and the answers' raw_output_contents are read
-    directly: the same messages InferenceServerClient.infer builds, without its InferInput and InferResult objects,
-    which cost about a fifth of the client's CPU at one item per request (measured with `make bench-batch`).
-    Readiness, metadata and config go through InferenceServerClient."""
+    HTTP: tritonclient's asyncio InferenceServerClient. gRPC: tritonclient's own protobuf messages
+    (tritonclient.grpc.service_pb2) sent with its generated stub (service_pb2_grpc) over one grpc.aio channel, so
+    that the metadata and the inferences go over the same connection (to the same pod behind a Service). The
+    answers are read as InferResult.as_numpy reads them, from raw_output_contents with tritonclient.utils'
+    (de)serializers, but without the InferInput and InferResult objects, which cost about a fifth of the client's
+    CPU at one item per request (measured with `make bench-batch`). A failed gRPC call raises tritonclient's
+    InferenceServerException with the call's status and details, as InferenceServerClient does."""
 
     def __init__(self, url: str, protocol: str, timeout: float, concurrency: int):
         self.protocol = protocol
         self.timeout = timeout
-        self.channel = None
         if protocol == "grpc":
             import grpc
-            import tritonclient.grpc.aio as module
+            from google.protobuf.json_format import MessageToDict
             from tritonclient.grpc import service_pb2, service_pb2_grpc
-            from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
+            from tritonclient.utils import InferenceServerException, deserialize_bf16_tensor, deserialize_bytes_tensor, serialize_byte_tensor
 
-            self.client = module.InferenceServerClient(url)
             self.channel = grpc.aio.insecure_channel(url, options=GRPC_CHANNEL_OPTIONS)
-            self.model_infer = service_pb2_grpc.GRPCInferenceServiceStub(self.channel).ModelInfer
-            self.messages = service_pb2
-            self.rpc_error = grpc.RpcError
-            self.serialize_bytes, self.deserialize_bytes = serialize_byte_tensor, deserialize_bytes_tensor
+            self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+            self.messages, self.as_dict = service_pb2, MessageToDict
+            self.rpc_error, self.server_error = grpc.RpcError, InferenceServerException
+            self.serialize_bytes = serialize_byte_tensor
+            self.deserializers = {"BYTES": deserialize_bytes_tensor, "BF16": deserialize_bf16_tensor}
         else:
             import tritonclient.http.aio as module
 
             self.client = module.InferenceServerClient(url, conn_limit=concurrency, conn_timeout=timeout)
-        self.module = module
+            self.module = module
 
     async def close(self) -> None:
-        await self.client.close()
-        if self.channel is not None:
+        if self.protocol == "grpc":
             await self.channel.close()
+        else:
+            await self.client.close()
+
+    async def call(self, method: str, request):
+        """One gRPC call with the request timeout; a failed call raises InferenceServerException."""
+        try:
+            return await getattr(self.stub, method)(request, timeout=self.timeout)
+        except self.rpc_error as error:
+            raise self.server_error(msg=error.details(), status=str(error.code())) from None
 
     async def ready(self) -> bool:
         try:
+            if self.protocol == "grpc":
+                return bool((await self.call("ServerReady", self.messages.ServerReadyRequest())).ready)
             return bool(await self.client.is_server_ready())
         except Exception:  # noqa: BLE001 - any failure to answer is "not ready yet"
             return False
 
     async def model(self, name: str, version: str) -> ModelSpec:
-        extra = {"as_json": True} if self.protocol == "grpc" else {}
-        metadata = await self.client.get_model_metadata(name, version, **extra)
-        config = await self.client.get_model_config(name, version, **extra)
+        if self.protocol == "grpc":  # as tritonclient's as_json=True gives them: field names kept, int64 as strings
+            metadata = await self.call("ModelMetadata", self.messages.ModelMetadataRequest(name=name, version=version))
+            config = await self.call("ModelConfig", self.messages.ModelConfigRequest(name=name, version=version))
+            metadata, config = (self.as_dict(message, preserving_proto_field_name=True) for message in (metadata, config))
+        else:
+            metadata = await self.client.get_model_metadata(name, version)
+            config = await self.client.get_model_config(name, version)
         return model_spec(metadata, config, name, version)
 
     async def infer(self, model: ModelSpec, batch: list[dict[str, np.ndarray]]) -> tuple[list[dict[str, Any]], str]:
@@ -715,19 +734,14 @@ class Triton:
                 request.raw_input_contents.append(array.tobytes())
         for name in model.outputs:
             request.outputs.add(name=name)
-        try:
-            response = await self.model_infer(request, timeout=self.timeout)
-        except self.rpc_error as error:
-            from tritonclient.utils import InferenceServerException
-
-            raise InferenceServerException(msg=error.details(), status=str(error.code())) from None
+        response = await self.call("ModelInfer", request)
         if len(response.raw_output_contents) != len(response.outputs):
             raise ValueError(f"the answer has {len(response.outputs)} outputs and {len(response.raw_output_contents)} raw contents")
         arrays = {}
         for output, raw in zip(response.outputs, response.raw_output_contents):
             shape = tuple(output.shape)
-            if output.datatype == "BYTES":
-                arrays[output.name] = self.deserialize_bytes(raw).reshape(shape)
+            if output.datatype in self.deserializers:
+                arrays[output.name] = self.deserializers[output.datatype](raw).reshape(shape)
             elif output.datatype in DATATYPES:
                 arrays[output.name] = np.frombuffer(raw, DATATYPES[output.datatype]).reshape(shape)
             else:
