@@ -120,7 +120,7 @@ docs: ## Regenerate the value tables in each chart's README from the @param comm
 	$(PY) -m ci.docs.real_defaults $(foreach chart,$(filter-out triton-common,$(CHARTS)),charts/$(chart))
 	$(PY) -m ci.docs.sync_readme
 
-mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a throwaway copy, offline tiers; lists survivors (~45 min)
+mutate: ## Mutation run: each mutation of ci/mutate/catalogue.yaml alone in a throwaway copy, offline tiers; lists survivors (known killers first)
 	$(PY) -m ci.mutate.run
 
 VALUES ?= values/local.yaml

@@ -408,6 +408,10 @@ class TritonGrpcUser(User):
             self.workload = workload_for(key, lambda: self._build(options))
         except (triton_load.ModelError, InferenceServerException, ValueError, KeyError) as error:
             give_up(self, error)
+        finally:
+            # Only the setup reads the model's metadata and config: that channel is closed now, not held idle.
+            self.client.close()
+            self.client = None
         self.channel = grpc.insecure_channel(self.address, options=GRPC_CHANNEL_OPTIONS)
         self.model_infer = service_pb2_grpc.GRPCInferenceServiceStub(self.channel).ModelInfer
         prepared = list(zip(self.workload.payloads, self.workload.prepared))
