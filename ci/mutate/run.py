@@ -136,7 +136,8 @@ def run_tiers(copy: Path, render_cache: Path, workers: int, paths: list[str] | N
 
 def is_node_id(text: str) -> bool:
     """A test's node id (tests/<file>.py::<test>[<params>]), whole: not a file, not cut inside its brackets."""
-    return text.startswith("tests/") and "::" in text and text.count("[") == text.count("]") <= 1
+    brackets_close = text.count("[") == text.count("]") and ("[" not in text or text.endswith("]"))
+    return text.startswith("tests/") and "::" in text and brackets_close
 
 
 def load_killers() -> dict[str, str]:

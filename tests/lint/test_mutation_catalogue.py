@@ -141,5 +141,7 @@ def test_a_killer_whose_parameters_hold_spaces_is_read_whole():
     from ci.mutate import run
 
     mutation = mutations.Mutation("x-y", "f", "a", "b", "why", None)
-    output = "F\nFAILED tests/schema/test_bad_values.py::test_bad[batch: a wrong value] - AssertionError: no\n1 failed"
-    assert run.judge(mutation, 1, output, 1.0).detail == "tests/schema/test_bad_values.py::test_bad[batch: a wrong value]"
+    for node_id in ("tests/schema/test_bad_values.py::test_bad[batch: a wrong value]",
+                    'tests/render/server/test_helm_test.py::test_fails[400-{"error":"Expected [-1,4], got [1,3]"}]'):
+        outcome = run.judge(mutation, 1, f"F\nFAILED {node_id} - AssertionError: no\n1 failed", 1.0)
+        assert outcome.detail == node_id and run.killer_of(outcome) == node_id
