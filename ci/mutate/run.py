@@ -17,8 +17,9 @@ tiers survived. A mutation whose text to find is not in its file exactly once is
 Known killers first: .cache/mutate/killers.json keeps, per mutation, the test that killed it last time (every run adds
 to it). A mutation with a known killer first runs that one test alone; if it fails there and passes alone on the
 unmutated copy (checked once per test and run), the mutation is killed (one failing test is all a kill needs) in
-seconds instead of minutes. If it passes, or no longer exists, the mutation goes through the steps above, so
-"survived" still means every offline test passed.
+seconds instead of minutes. Next, every mutation tries all known killers together (they must pass together on the
+unmutated copy first): tests that kill one mutation often kill others. Only then the steps above, so "survived"
+still means every offline test passed.
 
 Prints one row per mutation (result, the first test that failed, seconds), the figures, and the survival
 rate (survivors / mutations run). Writes the same as JSON to .cache/mutate/report.json. Exit status: 0 when
@@ -134,6 +135,14 @@ def run_tiers(copy: Path, render_cache: Path, workers: int, paths: list[str] | N
     return completed.returncode, completed.stdout + completed.stderr, time.perf_counter() - started
 
 
+def collected_node_ids(copy: Path) -> set[str]:
+    """The node ids the offline tiers collect in a copy (what a known killer must still be)."""
+    command = [str(copy / ".venv" / "bin" / "python"), "-m", "pytest", "--collect-only", *PYTEST_ARGS, "tests"]  # PYTEST_ARGS has -q: one id a line
+    command += [f"--ignore={path}" for path in NOT_RUN_ON_MUTANTS] + [f"--ignore=tests/{tier}" for tier in SKIPPED_TIERS]
+    completed = subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
+    return {line for line in completed.stdout.splitlines() if is_node_id(line)}
+
+
 def is_node_id(text: str) -> bool:
     """A test's node id (tests/<file>.py::<test>[<params>]), whole: not a file, not cut inside its brackets."""
     brackets_close = text.count("[") == text.count("]") and ("[" not in text or text.endswith("]"))
@@ -162,19 +171,21 @@ def killer_of(outcome: "Outcome") -> str | None:
     return outcome.detail if outcome.result == "killed" and is_node_id(outcome.detail) else None
 
 
-def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None, passes_unmutated=lambda killer: True) -> tuple[int, str, float]:
+def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None, passes_unmutated=lambda killer: True,
+              group: list[str] | None = None) -> tuple[int, str, float]:
     """(exit code, output, seconds) of the steps one mutant goes through, each only while the ones before passed:
-    its known killer alone (no workers), its chart's tests (`targeted`), the whole offline tiers. `run(workers,
-    paths)` is run_tiers on the mutant's copy (paths None: the whole tiers). A known killer decides only when it
-    fails on the mutant and `passes_unmutated(killer)` (run alone on the unmutated copy: a test that fails alone,
-    say one that needs another to run first, proves nothing); one that passes, no longer exists (pytest exit 4
-    or 5) or times out decides nothing either."""
+    its known killer alone (no workers), every known killer together (`group`: the tests that killed any mutation,
+    which passed together on the unmutated copy), its chart's tests (`targeted`), the whole offline tiers.
+    `run(workers, paths)` is run_tiers on the mutant's copy (paths None: the whole tiers). A known killer decides
+    only when it fails on the mutant and `passes_unmutated(killer)` (run alone on the unmutated copy: a test that
+    fails alone, say one that needs another to run first, proves nothing); one that passes, no longer exists
+    (pytest exit 4 or 5) or times out decides nothing either."""
     code, output, seconds = 0, "", 0.0
     if killer:
         code, output, seconds = run(1, [killer])
         if code not in KILLED_EXIT_CODES or not passes_unmutated(killer):
             code = 0
-    for paths in ([targeted] if targeted else []) + [None]:
+    for paths in ([group] if group else []) + ([targeted] if targeted else []) + [None]:
         if code == 0:
             code, output, more = run(workers, paths)
             seconds += more
@@ -249,6 +260,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"unmutated copy: passed in {seconds:.0f}s ({(output.strip().splitlines() or [''])[-1]})", flush=True)
         verified: dict[str, bool] = {}
+        # Every known killer together, a quick first try for any mutation: most tests that kill one mutation kill
+        # others. Used only if it passes together on the unmutated copy, so a failure on a mutant is the mutation's.
+        group = sorted(set(killers.values()) & collected_node_ids(workspace / "unmutated"))
+        if group:
+            code, output, seconds = run_tiers(workspace / "unmutated", render_cache, args.workers, group)
+            if code == 0:
+                print(f"{len(group)} known killers pass together on the unmutated copy in {seconds:.0f}s: each mutation tries them first", flush=True)
+            else:
+                print(f"the known killers do not pass together on the unmutated copy (exit {code}): not tried together", flush=True)
+                group = []
 
         def passes_unmutated(killer: str) -> bool:
             if killer not in verified:
@@ -268,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(Outcome(mutation.id, mutation.file, "stale", str(stale), 0.0))
             else:
                 run = functools.partial(run_tiers, copy, render_cache)
-                code, output, seconds = run_steps(run, args.workers, killers.get(mutation.id), targeted_paths(copy, mutation.file), passes_unmutated)
+                code, output, seconds = run_steps(run, args.workers, killers.get(mutation.id), targeted_paths(copy, mutation.file), passes_unmutated, group)
                 outcomes.append(judge(mutation, code, output, seconds))
             last = outcomes[-1]
             if killer_of(last):

@@ -112,6 +112,25 @@ def test_runner_tries_the_known_killer_first_and_only_a_failure_of_it_decides(ki
     assert (steps.ran, result[0], result[2]) == (ran, code, float(len(ran)))
 
 
+@pytest.mark.parametrize(("group_code", "ran", "code"), [(1, ["killer", "group"], 1), (0, ["killer", "group", "chart", "whole"], 0)])
+def test_the_known_killers_together_come_after_its_own_and_before_the_long_way(group_code, ran, code):
+    from ci.mutate import run
+
+    group = ["tests/render/x.py::test_k", "tests/render/y.py::test_g"]
+    steps = _Steps(killer=0)
+    steps.codes["group"] = group_code
+    original = steps.__call__
+
+    def call(workers, paths):
+        if paths == group:
+            steps.ran.append("group")
+            return group_code, "group output", 1.0
+        return original(workers, paths)
+
+    result = run.run_steps(call, 2, "tests/render/x.py::test_k", ["tests/render/server"], group=group)
+    assert (steps.ran, result[0]) == (ran, code)
+
+
 @pytest.mark.parametrize(("passes_unmutated", "ran", "code"), [(True, ["killer"], 1), (False, ["killer", "chart", "whole"], 0)])
 def test_a_known_killer_that_fails_on_the_unmutated_copy_too_decides_nothing(passes_unmutated, ran, code):
     from ci.mutate import run
