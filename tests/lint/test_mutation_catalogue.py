@@ -79,6 +79,9 @@ def test_runner_judges_a_run_by_its_exit_code(code, accepted, result, detail):
     assert figures["survival_rate"] == (1.0 if result in ("survived", "accepted") else 0.0 if result == "killed" else None)
 
 
+GROUP = ["tests/render/x.py::test_k", "tests/render/y.py::test_g"]
+
+
 class _Steps:
     """run_tiers' stand-in for run_steps: the exit code each step gives, and the steps that ran."""
 
@@ -87,7 +90,8 @@ class _Steps:
         self.ran: list[str] = []
 
     def __call__(self, workers, paths):
-        step = "whole" if paths is None else "killer" if paths == ["tests/render/x.py::test_k"] else "chart"
+        step = ("whole" if paths is None else "killer" if paths == ["tests/render/x.py::test_k"]
+                else "group" if paths == GROUP else "chart")
         self.ran.append(step)
         return self.codes[step], f"{step} output", 1.0
 
@@ -116,18 +120,9 @@ def test_runner_tries_the_known_killer_first_and_only_a_failure_of_it_decides(ki
 def test_the_known_killers_together_come_after_its_own_and_before_the_long_way(group_code, ran, code):
     from ci.mutate import run
 
-    group = ["tests/render/x.py::test_k", "tests/render/y.py::test_g"]
     steps = _Steps(killer=0)
     steps.codes["group"] = group_code
-    original = steps.__call__
-
-    def call(workers, paths):
-        if paths == group:
-            steps.ran.append("group")
-            return group_code, "group output", 1.0
-        return original(workers, paths)
-
-    result = run.run_steps(call, 2, "tests/render/x.py::test_k", ["tests/render/server"], group=group)
+    result = run.run_steps(steps, 2, "tests/render/x.py::test_k", ["tests/render/server"], group=GROUP)
     assert (steps.ran, result[0]) == (ran, code)
 
 

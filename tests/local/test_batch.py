@@ -137,6 +137,13 @@ def failures(claim: Path, output: str = "results") -> list[dict]:
     return [json.loads(line) for path in sorted((claim / output / "shards").glob("*.failures.jsonl")) for line in path.read_text().splitlines()]
 
 
+def committed(claim: Path, output: str = "results") -> list[dict]:
+    """The records of every committed part. Renamed into place only when whole: every part present is complete
+    records, line by line."""
+    parts = claim / output / "parts"
+    return [json.loads(line) for path in sorted(parts.rglob("*.jsonl")) for line in path.read_text().splitlines()] if parts.exists() else []
+
+
 def manifest(claim: Path, shard: int, shards: int, output: str = "results") -> dict:
     return json.loads((claim / output / "shards" / f"shard-{shard:05d}-of-{shards:05d}.manifest.json").read_text())
 
@@ -193,20 +200,14 @@ def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dat
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2, "batchSize": 1, "commitItems": 50}}))
     (plan,) = plans(pod, claim, tmp_path / "work", server.grpc_address).values()
-    parts = claim / "results" / "parts"
-
-    def committed() -> list[dict]:
-        # Renamed into place only when whole: every part present is complete records, line by line.
-        return [json.loads(line) for path in sorted(parts.rglob("*.jsonl")) for line in path.read_text().splitlines()] if parts.exists() else []
-
     process = start_shard(plan)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None and len(committed()) < 300:
+    while time.monotonic() < deadline and process.poll() is None and len(committed(claim)) < 300:
         time.sleep(0.02)
     assert process.poll() is None, f"the shard ended before it could be killed (exit {process.returncode})"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    after_kill = committed()
+    after_kill = committed(claim)
     assert 300 <= len(after_kill) < DATASET_SIZE and all(record["outputs"]["TOP_CLASS"] for record in after_kill)
     assert not (claim / "results" / "shards").exists()
 
@@ -216,7 +217,7 @@ def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dat
     assert done["already_done"] == len(after_kill) and done["sent_this_run"] == DATASET_SIZE - len(after_kill)
     counts = Counter(line["id"] for line in results(claim))
     assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
-    assert Counter(record["id"] for record in committed()) == counts  # nothing was committed twice either
+    assert Counter(record["id"] for record in committed(claim)) == counts  # nothing was committed twice either
     everything = [path.relative_to(claim / "results") for path in (claim / "results").rglob("*") if path.is_file()]
     assert {p.parts[0] for p in everything} <= {"parts", "shards", ".partial"}
     assert not [p for p in everything if p.suffix == ".tmp" and p.parts[0] != ".partial"]
@@ -426,11 +427,6 @@ def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(prot
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     client = {"concurrency": 2, "batchSize": 1, "commitItems": 50, "maxRetries": 2, "retryInitialSeconds": 0.05, "retryMaxSeconds": 0.1}
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"protocol": protocol}, "client": client}))
-    parts = claim / "results" / "parts"
-
-    def committed() -> int:
-        return sum(len(path.read_text().splitlines()) for path in parts.rglob("*.jsonl")) if parts.exists() else 0
-
     rendered = launch_rendered(find_triton_pod(stack()), tmp_path / "triton")
     with rendered.server as running:
         running.wait_ready()
@@ -438,7 +434,7 @@ def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(prot
         (plan,) = plans(pod, claim, tmp_path / "work", address).values()
         process = start_shard(plan)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None and committed() < 200:
+        while time.monotonic() < deadline and process.poll() is None and len(committed(claim)) < 200:
             time.sleep(0.02)
         assert process.poll() is None, f"the shard ended before the server went away (exit {process.returncode})"
         running.kill()
@@ -449,7 +445,7 @@ def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(prot
             raise
     log = plan.log_path.read_text()
     assert code == 3 and "the server is unavailable" in log and "a retry of this shard resumes" in log, log[-3000:]
-    kept = committed()
+    kept = len(committed(claim))
     assert 200 <= kept < DATASET_SIZE and not (claim / "results" / "shards").exists() and not (claim / "results" / "failed").exists()
 
     address = server.grpc_address if protocol == "grpc" else server.http_address  # the retried pod meets a live server
