@@ -486,8 +486,17 @@ def object_store(client_module, tmp_path):
     return client_module.ObjectStore(f"file://{tmp_path / 'bucket'}"), tmp_path / "bucket"
 
 
-def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(object_store, client_module):
-    store, bucket = object_store
+@pytest.fixture(params=["pvc", "object-store"])
+def any_store(request, client_module, tmp_path):
+    """Each store the client reads from: a folder (LocalStore, a PVC) and the ObjectStore (see object_store)."""
+    if request.param == "object-store":
+        return request.getfixturevalue("object_store")
+    (tmp_path / "bucket").mkdir()
+    return client_module.LocalStore(tmp_path / "bucket"), tmp_path / "bucket"
+
+
+def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(any_store, client_module):
+    store, bucket = any_store
     chunk = client_module.READ_CHUNK_BYTES
     (bucket / "in").mkdir()
     contents = {"in/small.png": os.urandom(3000), "in/large.bin": os.urandom(2 * chunk + 17), "in/empty": b""}
@@ -504,6 +513,15 @@ def test_an_object_is_read_whole_up_to_the_limit_and_refused_above_it(object_sto
         store.read("in/large.bin", 2 * chunk + 16)
     with pytest.raises(client_module.ItemError, match="larger than 0 bytes"):
         store.read("in/small.png", 0)
+
+
+def test_a_file_that_reports_no_size_is_read_to_its_end_up_to_the_limit(client_module):
+    # procfs reports st_size 0 for files that hold bytes: the read goes on past the size it was told.
+    store, whole = client_module.LocalStore(Path("/proc")), Path("/proc/version").read_bytes()
+    assert os.stat("/proc/version").st_size == 0 and len(whole) > 1
+    assert store.read("version") == store.read("version", len(whole)) == whole
+    with pytest.raises(client_module.ItemError, match=f"larger than {len(whole) - 1} bytes"):
+        store.read("version", len(whole) - 1)
 
 
 def test_an_object_is_written_whole_and_deleted(object_store):
@@ -668,6 +686,33 @@ def test_two_runs_of_one_shard_at_once_both_finish(server, dataset, tmp_path):
     counts = Counter(line["id"] for line in results(claim))
     assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
     assert not (claim / "results" / ".partial").exists()  # each removed its own folder, and the last one the rest
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["others-answered-other-items", "another-run-answered-one-of-ours"])
+def test_the_shard_file_holds_each_answered_item_once(overlap, client_module, tmp_path):
+    # finish() copies this run's own parts whole, unparsed, unless another run's part answered one of its items too
+    # (two runs of one shard at once): then it parses them like the others. Either way, each item once.
+    bi = client_module
+    args = bi.parse_args(["--url=127.0.0.1:1", "--model=m", f"--input={tmp_path / 'in'}", "--input-format=images",
+                          f"--output={tmp_path / 'out'}", "--shards=1", "--shard-index=0"])
+    run = bi.Run(args, 0)
+    run.input = run.output = bi.LocalStore(tmp_path / "out")
+    run.model = bi.ModelSpec("m", "", 0, (), ("OUT",))
+    run.output.begin(run.shard_label, run.run_id)
+
+    def part(run_id: str, ids: list[str]) -> str:
+        name = f"parts/{run.shard_label}/{run_id}-000001.jsonl"
+        run.output.write(name, [json.dumps({"id": i, "model": "m", "model_version": "1", "input_sha256": None, "outputs": {"OUT": [run_id]}}).encode() + b"\n" for i in ids])
+        return name
+
+    part("0000000000001-other", ["b" if overlap else "x", "d"])  # an earlier run, or one running beside this one
+    run.own_parts, run.sent_ids = {part(run.run_id, ["a", "b", "c"])}, {"a", "b", "c"}
+    run.progress = bi.Progress(total=5, already_done=0, done=3)
+    items = [bi.Item(i, i, i) for i in ("a", "b", "c", "d", "x")]
+    assert run.finish(items) == bi.EXIT_OK
+    lines = [json.loads(line) for line in (tmp_path / "out" / "shards" / f"{run.shard_label}.results.jsonl").read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == (["a", "b", "c", "d"] if overlap else ["a", "b", "c", "d", "x"])
+    assert manifest(tmp_path, 0, 1, output="out")["succeeded"] == len(lines)
 
 
 def test_a_runs_temp_folder_is_its_own_and_only_stale_ones_are_removed(client_module, tmp_path):
