@@ -60,7 +60,6 @@ SKIPPED_TIERS = ("local", "cluster", "harness")
 NOT_RUN_ON_MUTANTS = ("tests/lint/test_mutation_catalogue.py", "tests/lint/test_chartfile_lock.py")
 # Per mutation: a run that takes longer is stopped and reported as broken, never as caught.
 RUN_TIMEOUT_SECONDS = 900
-KILLED_EXIT_CODES = {1, 2}
 KILLERS = CACHE_DIR / "mutate" / "killers.json"
 # pytest's summary line: "FAILED <node id> - <message>"; a parametrize id may hold spaces.
 _FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
@@ -183,7 +182,7 @@ def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None,
     code, output, seconds = 0, "", 0.0
     if killer:
         code, output, seconds = run(1, [killer])
-        if code not in KILLED_EXIT_CODES or not passes_unmutated(killer):
+        if not is_kill(code, output) or not passes_unmutated(killer):
             code = 0
     for paths in ([group] if group else []) + ([targeted] if targeted else []) + [None]:
         if code == 0:
@@ -192,8 +191,16 @@ def run_steps(run, workers: int, killer: str | None, targeted: list[str] | None,
     return code, output, seconds
 
 
+def is_kill(code: int, output: str) -> bool:
+    """Pytest failed tests (exit 1), or could not collect some (exit 2 naming an ERROR or FAILED test). An exit 2
+    without one, or after a KeyboardInterrupt, is an interrupted run: it proves nothing about the mutation."""
+    if code == 1:
+        return True
+    return code == 2 and bool(_FAILED_TEST.search(output)) and "KeyboardInterrupt" not in output
+
+
 def judge(mutation: mutations.Mutation, code: int, output: str, seconds: float) -> Outcome:
-    if code in KILLED_EXIT_CODES:
+    if is_kill(code, output):
         failed = _FAILED_TEST.findall(output)
         detail = failed[0] if failed else (output.strip().splitlines() or ["(no output)"])[-1][:160]
         return Outcome(mutation.id, mutation.file, "killed", detail, seconds)
@@ -245,18 +252,29 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no such mutation: {', '.join(sorted(unknown))}")
         catalogue = [m for m in catalogue if m.id in args.only]
 
+    # A stale entry (its text gone, or there twice) is reported now, not after the minutes of the unmutated run.
+    outcomes: list[Outcome] = []
+    for mutation in catalogue:
+        count = mutation.occurrences(REPO_ROOT)
+        if count != 1:
+            outcomes.append(Outcome(mutation.id, mutation.file, "stale", f"{mutation.file} holds the text to find {count} times (must be 1)", 0.0))
+            print(f"{mutation.id}: stale, {outcomes[-1].detail}", flush=True)
+    catalogue = [m for m in catalogue if m.id not in {o.id for o in outcomes}]
+    if not catalogue:
+        return report(outcomes, started)
+
     record = load_killers()  # every run adds to it; --no-known-killers only leaves it unused
     killers = {} if args.no_known_killers else dict(record)
     workspace = Path(tempfile.mkdtemp(prefix="triton-stack-mutate-"))
     render_cache = workspace / "renders"
-    outcomes: list[Outcome] = []
     try:
         source = snapshot(workspace / "snapshot")
         print(f"unmutated copy: running the offline tiers in {workspace / 'unmutated'} ...", flush=True)
         code, output, seconds = run_tiers(make_copy(source, workspace / "unmutated"), render_cache, args.workers)
         if code != 0:
             print(output[-4000:])
-            print(f"the offline tiers fail without any mutation (exit {code}); fix that first", file=sys.stderr)
+            print(f"the offline tiers fail without any mutation (exit {code}); fix that first (the copies use this checkout's "
+                  ".venv, .tools and node_modules: run `make setup` if an install is out of date)", file=sys.stderr)
             return 2
         print(f"unmutated copy: passed in {seconds:.0f}s ({(output.strip().splitlines() or [''])[-1]})", flush=True)
         verified: dict[str, bool] = {}
@@ -304,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workspace, ignore_errors=True)
 
+    return report(outcomes, started)
+
+
+def report(outcomes: list[Outcome], started: float) -> int:
+    """Prints the table and the figures, writes .cache/mutate/report.json; the run's exit code."""
     figures = summary(outcomes, time.perf_counter() - started)
     print_table(outcomes)
     rate = figures["survival_rate"]
@@ -313,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         f"survival rate {'n/a' if rate is None else f'{rate:.1%}'} ({figures['survived'] + figures['accepted']}/{figures['run']}); "
         f"{figures['wall_seconds']}s"
     )
-    report = CACHE_DIR / "mutate" / "report.json"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({"figures": figures, "mutations": [asdict(o) for o in outcomes]}, indent=2) + "\n")
-    print(f"report: {report.relative_to(REPO_ROOT)}")
+    path = CACHE_DIR / "mutate" / "report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"figures": figures, "mutations": [asdict(o) for o in outcomes]}, indent=2) + "\n")
+    print(f"report: {path}")
     return 0 if figures["survived"] == figures["stale"] == figures["broken"] == 0 else 1
 
 

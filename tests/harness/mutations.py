@@ -64,6 +64,9 @@ def load(path: Path = CATALOGUE) -> list[Mutation]:
             raise CatalogueError(f"{where}: missing {sorted(missing)}, unknown {sorted(unknown)}")
         if not _ID.match(entry["id"]) or entry["id"] in seen:
             raise CatalogueError(f"{where}: ids are unique lower-case-with-dashes")
+        if not (isinstance(entry["find"], str) and isinstance(entry["replace"], str)) or not entry["find"]:
+            # YAML reads an empty value as None and 0x2E as a number: str() would insert "None" or "46".
+            raise CatalogueError(f"{where}: find and replace are quoted text (find not empty; replace '' deletes)")
         if entry["find"] == entry["replace"]:
             raise CatalogueError(f"{where}: the replacement changes nothing")
         for reason_field in ("why", "accepted_survivor"):

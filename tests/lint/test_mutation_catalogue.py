@@ -1,6 +1,7 @@
 """The mutation catalogue of `make mutate` stays applicable: every entry is well formed, its text is found
 exactly once in its file, and applying it changes that file (and only in a copy, never the checkout)."""
 
+import json
 import shutil
 
 import pytest
@@ -45,8 +46,11 @@ def test_a_mutation_applies_to_a_copy_and_refuses_the_checkout(tmp_path):
         ({"id": "x-y", "file": "f", "find": "a", "replace": "b", "why": "bad"}, "why must say why"),
         ({"id": "X Y", "file": "f", "find": "a", "replace": "b", "why": "it would break the release badly"}, "ids are unique"),
         ({"id": "x-y", "file": "f", "find": "a", "replace": "b", "why": "it would break the release badly", "accepted_survivor": "fine"}, "accepted_survivor must say why"),
+        ({"id": "x-y", "file": "f", "find": "a", "replace": None, "why": "it would break the release badly"}, "quoted text"),
+        ({"id": "x-y", "file": "f", "find": 46, "replace": "0x2E", "why": "it would break the release badly"}, "quoted text"),
+        ({"id": "x-y", "file": "f", "find": "", "replace": "b", "why": "it would break the release badly"}, "find not empty"),
     ],
-    ids=["no-op", "no-why", "short-why", "bad-id", "short-acceptance"],
+    ids=["no-op", "no-why", "short-why", "bad-id", "short-acceptance", "empty-replace", "number", "empty-find"],
 )
 def test_malformed_entries_are_refused(tmp_path, entry, message):
     import yaml
@@ -57,22 +61,27 @@ def test_malformed_entries_are_refused(tmp_path, entry, message):
         mutations.load(path)
 
 
+FAILED_OUTPUT = "..F\nFAILED tests/render/test_selectors.py::test_x[prod] - AssertionError\n3 passed"
+
+
 @pytest.mark.parametrize(
-    ("code", "accepted", "result", "detail"),
+    ("code", "output", "accepted", "result", "detail"),
     [
-        (1, None, "killed", "tests/render/test_selectors.py::test_x[prod]"),
-        (2, None, "killed", "tests/render/test_selectors.py::test_x[prod]"),
-        (0, None, "survived", "it would break the release badly"),
-        (0, "only the message wording changes here", "accepted", "only the message wording changes here"),
-        (-1, None, "broken", "timed out: 3 passed"),
-        (4, None, "broken", "pytest exited 4: 3 passed"),
+        (1, FAILED_OUTPUT, None, "killed", "tests/render/test_selectors.py::test_x[prod]"),
+        (2, FAILED_OUTPUT.replace("FAILED", "ERROR"), None, "killed", "tests/render/test_selectors.py::test_x[prod]"),  # not collected
+        (2, "3 passed", None, "broken", "pytest exited 2: 3 passed"),  # exit 2 naming no test
+        (2, FAILED_OUTPUT + "\n!!! KeyboardInterrupt !!!", None, "broken", "pytest exited 2: !!! KeyboardInterrupt !!!"),
+        (0, "3 passed", None, "survived", "it would break the release badly"),
+        (0, "3 passed", "only the message wording changes here", "accepted", "only the message wording changes here"),
+        (-1, "3 passed", None, "broken", "timed out: 3 passed"),
+        (4, "3 passed", None, "broken", "pytest exited 4: 3 passed"),
     ],
+    ids=["failed", "collection-error", "exit-2-naming-no-test", "interrupted", "survived", "accepted", "timeout", "usage-error"],
 )
-def test_runner_judges_a_run_by_its_exit_code(code, accepted, result, detail):
+def test_runner_judges_a_run_by_its_exit_code_and_output(code, output, accepted, result, detail):
     from ci.mutate import run
 
     mutation = mutations.Mutation("x-y", "f", "a", "b", "it would break the release badly", accepted)
-    output = "..F\nFAILED tests/render/test_selectors.py::test_x[prod] - AssertionError\n3 passed" if code in (1, 2) else "3 passed"
     outcome = run.judge(mutation, code, output, 1.0)
     assert (outcome.result, outcome.detail) == (result, detail)
     figures = run.summary([outcome], 10.0)
@@ -159,3 +168,16 @@ def test_a_killer_whose_parameters_hold_spaces_is_read_whole():
                     'tests/render/server/test_helm_test.py::test_fails[400-{"error":"Expected [-1,4], got [1,3]"}]'):
         outcome = run.judge(mutation, 1, f"F\nFAILED {node_id} - AssertionError: no\n1 failed", 1.0)
         assert outcome.detail == node_id and run.killer_of(outcome) == node_id
+
+
+def test_a_stale_entry_is_reported_before_any_tier_runs(tmp_path, monkeypatch, capsys):
+    from ci.mutate import run
+
+    stale = mutations.Mutation("x-y", "charts/triton-server/values.yaml", "text that no values file holds", "b", "it would break the release badly")
+    monkeypatch.setattr(run.mutations, "load", lambda: [stale])
+    monkeypatch.setattr(run, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(run.signal, "signal", lambda *args: None)  # main's SIGTERM handler stays out of pytest's process
+    monkeypatch.setattr(run, "run_tiers", lambda *a, **k: pytest.fail("the unmutated copy ran for a stale entry alone"))
+    assert run.main(["--only", "x-y"]) == 1
+    assert "x-y: stale, charts/triton-server/values.yaml holds the text to find 0 times (must be 1)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "mutate" / "report.json").read_text())["figures"]["stale"] == 1

@@ -50,6 +50,9 @@ def LOAD_STEP(model: str) -> dict:  # noqa: N802 - a values builder, named like 
             "monitoring": {"enabled": True}}
 
 
+BATCH_SIDECAR = {"enabled": True, "target": {"mode": "sidecar"}, "sidecar": {"modelRepository": {"claimName": "models"}, "maxModelLoadSeconds": 600}}
+
+
 def stack(values, path=None, message="") -> Case:
     return Case("triton-stack", values, path, message)
 
@@ -198,6 +201,10 @@ CASES = {
     "logging-canary-name-47": stack({"logging": {"enabled": True}, "global": {"server": {"fullnameOverride": "s" * 40}},
                                      "server": {"canary": {"enabled": True, "image": {"tag": "24.11-py3"}}}},
                                     "logging.enabled", "and the canary's is \"" + "s" * 40 + "-canary\" (47)"),
+    # batch: a sidecar run's deadline is above the time its sidecar may take to load the models (600 s here)
+    "batch-deadline-equal-to-the-model-load": stack({"batch": {**BATCH_SIDECAR, "activeDeadlineSeconds": 600}}, "batch.activeDeadlineSeconds",
+                                                    "600 is not above batch.sidecar.maxModelLoadSeconds 600"),
+    "batch-deadline-one-above-the-model-load": stack({"batch": {**BATCH_SIDECAR, "activeDeadlineSeconds": 601}}),
     # umbrella: the PriorityClass the chart creates is the one the server uses
     "priority-class-differs": stack({"server": {"priorityClassName": "silver"}, "guardrails": {"priorityClass": {"create": True, "name": "gold"}}},
                                     "guardrails.priorityClass.name", '"gold" differs from server.priorityClassName "silver"'),

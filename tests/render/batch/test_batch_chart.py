@@ -175,6 +175,8 @@ class TestTarget:
         (triton,) = pod(objects)["initContainers"]
         assert triton["restartPolicy"] == "Always"
         assert triton["args"][0] == "tritonserver" and "--model-repository=/models" in triton["args"]
+        # Ready only once every model is: the startup probe below is what holds the client back until then.
+        assert "--strict-readiness=true" in triton["args"] and not [a for a in triton["args"] if a.startswith("--strict-readiness=") and a != "--strict-readiness=true"]
         assert triton["startupProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
         assert triton["startupProbe"]["periodSeconds"] * triton["startupProbe"]["failureThreshold"] >= 600
         assert flags(objects)["--url"] == "127.0.0.1:8001"

@@ -63,6 +63,7 @@ class TestServiceMonitor:
         (endpoint,) = monitor["spec"]["endpoints"]
         service = find(objects, "Service", "-metrics")
         assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]} == {"metrics"}
+        assert (endpoint["scheme"], endpoint["path"]) == ("http", "/metrics")  # Triton's metrics port: plain HTTP
 
     def test_the_inference_service_is_never_scraped_even_as_a_load_balancer(self):
         objects = full_render({"server": {"service": {"type": "LoadBalancer"}, "networkPolicy": {"inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}}})

@@ -140,6 +140,9 @@ class TestRoutes:
         assert by_name["fault-drill-http"]["fault"] == {"abort": {"percentage": {"value": 30}, "httpStatus": 503}}
         assert "retries" not in by_name["fault-drill-http"]
         assert all("fault" not in by_name[name] for name in ("grpc", "http"))
+        # Only requests that ask for the drill: its header (or gRPC metadata key) with the value "true", exactly.
+        for name in ("fault-drill-grpc", "fault-drill-http"):
+            assert [match["headers"] for match in by_name[name]["match"]] == [{"x-triton-fault-drill": {"exact": "true"}}]
 
 
 class TestEdgeAndSecurity:
