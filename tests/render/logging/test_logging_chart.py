@@ -127,11 +127,6 @@ class TestWhatIsRead:
         assert volumes["state"]["hostPath"] == {"path": f"/var/lib/triton-logging/{helm.DEFAULT_NAMESPACE}_triton", "type": "DirectoryOrCreate"}
 
 
-    def test_an_upgrade_replaces_one_node_s_shipper_at_a_time(self, logging_objects):
-        # All at once would leave every node without a log shipper for the length of the rollout.
-        assert find(logging_objects, "DaemonSet")["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
-
-
 class TestWhereItRuns:
     def test_in_its_own_namespace_with_the_role_in_the_servers(self, logging_objects):
         own = {o["kind"] for o in logging_objects if o["metadata"].get("namespace") == "triton-logging"}
@@ -185,6 +180,10 @@ class TestWhereItRuns:
     def test_tolerates_the_gpu_taint_to_run_beside_triton(self, logging_objects):
         tolerations = find(logging_objects, "DaemonSet")["spec"]["template"]["spec"]["tolerations"]
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+
+    def test_an_upgrade_replaces_one_node_s_shipper_at_a_time(self, logging_objects):
+        # All at once would leave every node without a log shipper for the length of the rollout.
+        assert find(logging_objects, "DaemonSet")["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}
 
 
 class TestOutputs:
