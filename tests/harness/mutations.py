@@ -41,13 +41,18 @@ class Mutation:
         path = root / self.file
         return path.read_text().count(self.find) if path.is_file() else 0
 
+    def staleness(self, root: Path = REPO_ROOT) -> str | None:
+        """Why the mutation no longer applies under `root` (its text gone, or there more than once); None when it does."""
+        count = self.occurrences(root)
+        return None if count == 1 else f"{self.file} holds the text to find {count} times (must be 1)"
+
     def apply(self, root: Path) -> None:
         """Rewrites the file under `root` (a copy, never the checkout). Raises CatalogueError when stale."""
         if Path(root).resolve() == REPO_ROOT.resolve():
             raise CatalogueError(f"{self.id}: refusing to mutate the checkout itself; apply it to a copy")
-        count = self.occurrences(root)
-        if count != 1:
-            raise CatalogueError(f"{self.id}: stale, {self.file} holds the text to find {count} times (must be 1)")
+        stale = self.staleness(root)
+        if stale:
+            raise CatalogueError(f"{self.id}: stale, {stale}")
         path = root / self.file
         path.write_text(path.read_text().replace(self.find, self.replace, 1))
 
