@@ -152,7 +152,7 @@ def bench(arguments: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"alternating rounds; medians are reported (default {ROUNDS})")
-    parser.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    parser.add_argument("--protocol", choices=("http", "grpc"), default="http", help="the client's and perf_analyzer's (default http, the chart's target.protocol)")
     parser.add_argument("--unpinned", action="store_true", help="let the server and the clients share every CPU")
     return _server.run_benchmark("batch", lambda: bench(parser.parse_args()))
 

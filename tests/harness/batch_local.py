@@ -49,6 +49,17 @@ class BatchPod:
         """The Triton native sidecar (an init container with restartPolicy Always), when the pod has one."""
         return next((c for c in self.spec.get("initContainers", []) if c.get("restartPolicy") == "Always"), None)
 
+    @property
+    def protocol(self) -> str:
+        """The rendered --protocol: http or grpc."""
+        return next(str(arg).partition("=")[2] for arg in self.container["args"] if str(arg).startswith("--protocol="))
+
+    def local_address(self, server) -> str:
+        """The host:port of a local TritonServer's listener for the rendered protocol (a host:port given as is)."""
+        if isinstance(server, str):
+            return server
+        return server.http_address if self.protocol == "http" else server.grpc_address
+
     def volume_of(self, mount_path: str) -> dict:
         mount = next(m for m in self.container["volumeMounts"] if m["mountPath"] == mount_path)
         return next(v for v in self.spec["volumes"] if v["name"] == mount["name"])

@@ -12,10 +12,14 @@ thread outlives the test by more than that.
 Below the HTTP level, for clients of any protocol (HTTP, gRPC's HTTP/2, a Pushgateway client):
 - StallingProxy forwards TCP to a real server until it has carried a set number of bytes from the clients, then
   stops answering: what it holds and every new connection stay open and silent (a server that hangs);
-- NonHttpPeer answers every connection with one line that is not HTTP, then closes it.
+- NonHttpPeer answers every connection with one line that is not HTTP, then closes it;
+- IdleClosingProxy forwards TCP to a real server and closes connections left idle (a keep-alive timeout), or cuts
+  each answer after a set number of bytes;
+- RawHttpPeer answers each HTTP request with raw bytes given by the test (chunked bodies, HTTP/1.0, malformed
+  answers), keeping the connection or closing it after each answer.
 At the HTTP level again, PathPrefixProxy forwards to a real HTTP server the requests under a path prefix, with the
 prefix taken off (an ingress that serves Triton under /triton), and answers 404 to the others.
-Both are bounded like the scripted peer: every socket waits at most POLL_SECONDS at a time, nothing is held
+All are bounded like the scripted peer: every socket waits at most POLL_SECONDS at a time, nothing is held
 longer than HANG_LIMIT_SECONDS, and closing joins every thread within SHUTDOWN_TIMEOUT_SECONDS.
 """
 
@@ -246,6 +250,90 @@ class NonHttpPeer(_TcpPeer):
                 if not connection.recv(65536):
                     return
             except TimeoutError:
+                return
+
+
+class IdleClosingProxy(_TcpPeer):
+    """Forwards TCP to `upstream` ("host:port") and closes a connection, both ways, once nothing has crossed it for
+    `idle_seconds` (a keep-alive timeout, as Envoy's idle_timeout and nginx's keepalive_timeout close one). With
+    `cut_answers_after_bytes`, it instead closes each connection once that many bytes of answer have gone back (a
+    pod killed mid-answer). Counts the connections."""
+
+    def __init__(self, upstream: str, idle_seconds: float = HANG_LIMIT_SECONDS, cut_answers_after_bytes: int | None = None):
+        super().__init__()
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.idle_seconds = min(idle_seconds, HANG_LIMIT_SECONDS)
+        self.cut_answers_after_bytes = cut_answers_after_bytes
+
+    def _handle(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.upstream, timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        answered, last = 0, time.monotonic()
+        try:
+            while not self._closing.is_set() and time.monotonic() - last < self.idle_seconds:
+                readable, _, _ = select.select([client, upstream], [], [], POLL_SECONDS)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    last = time.monotonic()
+                    if sock is client:
+                        upstream.sendall(data)
+                        continue
+                    if self.cut_answers_after_bytes is not None and answered + len(data) >= self.cut_answers_after_bytes:
+                        client.sendall(data[: self.cut_answers_after_bytes - answered])
+                        return
+                    answered += len(data)
+                    client.sendall(data)
+        finally:
+            upstream.close()
+
+
+class RawHttpPeer(_TcpPeer):
+    """Answers each HTTP request (its head up to the blank line, then Content-Length bytes of body) with the next of
+    `answers`, raw bytes sent as they are (the last one repeats), then reads the next request on the same
+    connection; with `close_after_answer`, closes the connection after each answer. For the HTTP a client must read
+    besides Triton's own: chunked bodies, HTTP/1.0, `Connection: close`, malformed answers. Counts the connections;
+    `requests` holds each request's head, decoded."""
+
+    def __init__(self, answers: list[bytes], close_after_answer: bool = False):
+        super().__init__()
+        self.answers = answers
+        self.close_after_answer = close_after_answer
+        self.requests: list[str] = []
+
+    def _handle(self, connection: socket.socket) -> None:
+        connection.settimeout(POLL_SECONDS)
+        deadline = time.monotonic() + HANG_LIMIT_SECONDS
+
+        def received() -> bytes:  # b"" once the client closes, the peer closes, or the deadline passes
+            while not self._closing.is_set() and time.monotonic() < deadline:
+                try:
+                    return connection.recv(65536)
+                except TimeoutError:
+                    continue
+            return b""
+
+        buffered = b""
+        while True:
+            while b"\r\n\r\n" not in buffered:
+                data = received()
+                if not data:
+                    return
+                buffered += data
+            head, _, buffered = buffered.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+            while len(buffered) < length:
+                data = received()
+                if not data:
+                    return
+                buffered += data
+            buffered = buffered[length:]
+            with self._lock:
+                self.requests.append(head.decode("latin-1"))
+                answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+            connection.sendall(answer)
+            if self.close_after_answer:
                 return
 
 

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -124,8 +125,9 @@ def fresh_claim(source: Path, destination: Path) -> Path:
     return destination
 
 
-def plans(pod, claim: Path, work: Path, url: str, shards=None) -> dict:
-    return {shard: plan_shard(pod, shard, work_dir=work, path_mapping={DATA_MOUNT: claim}, url=url)
+def plans(pod, claim: Path, work: Path, server, shards=None) -> dict:
+    """Each shard's plan, pointed at `server`'s listener for the rendered protocol."""
+    return {shard: plan_shard(pod, shard, work_dir=work, path_mapping={DATA_MOUNT: claim}, url=pod.local_address(server))
             for shard in (range(pod.shards) if shards is None else shards)}
 
 
@@ -158,7 +160,7 @@ def explain(runs) -> str:
 def test_every_item_lands_once_in_its_shard_with_the_models_answers(server, dataset, network, client_module, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack())
-    shard_plans = plans(pod, claim, tmp_path / "work", server.grpc_address)
+    shard_plans = plans(pod, claim, tmp_path / "work", server)
     runs = run_shards(shard_plans, pod.parallelism)
     assert {run.returncode for run in runs.values()} == {0}, explain(runs)
     print(f"\nlocal changes to the rendered batch container:\n{shard_plans[0].describe()}")
@@ -199,7 +201,7 @@ def test_shards_are_stable_when_items_come_and_go(client_module):
 def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2, "batchSize": 1, "commitItems": 50}}))
-    (plan,) = plans(pod, claim, tmp_path / "work", server.grpc_address).values()
+    (plan,) = plans(pod, claim, tmp_path / "work", server).values()
     process = start_shard(plan)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None and len(committed(claim)) < 300:
@@ -239,7 +241,7 @@ def test_items_the_model_refuses_go_to_the_failures_file_and_the_rest_complete(p
     for name in black:
         write_png(claim / "images" / name, np.zeros((3, 32, 32), dtype=np.float32))
     pod = find_batch_pod(stack({"target": {"model": "picky"}}))
-    runs = run_shards(plans(pod, claim, tmp_path / "work", picky_server.grpc_address), pod.parallelism)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", picky_server), pod.parallelism)
     refused = failures(claim)
     assert {line["id"] for line in refused} == black
     assert all("picky model refuses an all-black image" in line["reason"] and line["attempts"] == 3 for line in refused), refused
@@ -256,7 +258,7 @@ def test_unreadable_files_fail_alone_with_their_reason(server, patterns, tmp_pat
     (claim / "images" / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
     (claim / "images" / "dangling.png").symlink_to(claim / "gone.png")
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1}))
-    runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address), 1)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server), 1)
     assert runs[0].returncode == 1, explain(runs)
     reasons = {line["id"]: line["reason"] for line in failures(claim)}
     assert set(reasons) == {"truncated.png", "dangling.png"}
@@ -276,8 +278,7 @@ def test_string_tensors_go_and_come_back_whole(protocol, picky_server, tmp_path)
     (claim / "text" / "part-0.jsonl").write_text("".join(json.dumps({"id": key, "inputs": {"TEXT": value}}) + "\n" for key, value in texts.items()))
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"model": "text_echo", "protocol": protocol},
                                 "input": {"format": "jsonl", "path": "/data/text"}}))
-    address = picky_server.grpc_address if protocol == "grpc" else picky_server.http_address
-    runs = run_shards(plans(pod, claim, tmp_path / "work", address), 1)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", picky_server), 1)
     assert runs[0].returncode == 0, explain(runs)
     answers = {line["id"]: line["outputs"] for line in results(claim)}
     assert answers == {key: {"ECHO": [v.encode().upper().decode() for v in value], "LENGTHS": [len(v.encode()) for v in value]} for key, value in texts.items()}
@@ -292,7 +293,7 @@ def test_json_lines_of_tensors_through_http(server, patterns, network, tmp_path)
     (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
     pod = find_batch_pod(stack({"shards": 2, "target": {"protocol": "http"}, "input": {"format": "jsonl", "path": "/data/tensors"}}))
     assert "--protocol=http" in pod.container["args"]
-    runs = run_shards(plans(pod, claim, tmp_path / "work", server.http_address), pod.parallelism)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server), pod.parallelism)
     assert sorted(run.returncode for run in runs.values()) in ([0, 1], [1, 0]), explain(runs)
     (refused,) = failures(claim)
     assert refused["id"] == "wrong-shape" and "has shape [1, 2], the model takes [3, 32, 32]" in refused["reason"]
@@ -310,7 +311,7 @@ def test_the_sidecar_lane_runs_the_rendered_sidecar(local_models, dataset, tmp_p
                      "activeDeadlineSeconds": 3600})
     pod = find_batch_pod(objects)
     sidecar = TritonPod(pod.spec, pod.sidecar)
-    assert pod.sidecar["restartPolicy"] == "Always" and "--url=127.0.0.1:8001" in pod.container["args"]
+    assert pod.sidecar["restartPolicy"] == "Always" and "--url=127.0.0.1:8000" in pod.container["args"]
     claim = tmp_path / "claim"
     for item_id in sorted(dataset["labels"])[:64]:
         (claim / "images" / item_id).parent.mkdir(parents=True, exist_ok=True)
@@ -318,7 +319,7 @@ def test_the_sidecar_lane_runs_the_rendered_sidecar(local_models, dataset, tmp_p
     server = launch_triton(sidecar.container, work_dir=tmp_path / "sidecar", path_mapping={"/models": local_models.path})
     with server:
         server.wait_ready()
-        runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address), 1)
+        runs = run_shards(plans(pod, claim, tmp_path / "work", server), 1)
     assert runs[0].returncode == 0, explain(runs)
     assert len(results(claim)) == 64
 
@@ -350,7 +351,7 @@ def test_progress_is_pushed_to_a_pushgateway(server, dataset, tmp_path):
         claim = fresh_claim(dataset["claim"], tmp_path / "claim")
         url = f"http://127.0.0.1:{receiver.server_address[1]}"
         pod = find_batch_pod(stack({"shards": 8, "client": {"pushgateway": url}}))
-        runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address, shards=[3]), 1)
+        runs = run_shards(plans(pod, claim, tmp_path / "work", server, shards=[3]), 1)
     finally:
         receiver.shutdown()
     assert runs[3].returncode == 0, explain(runs)
@@ -365,22 +366,31 @@ def test_an_unreachable_pushgateway_only_warns(server, patterns, tmp_path):
     for index, image in enumerate(patterns.generate_images(8, seed=8)[0]):
         write_png(claim / "images" / f"{index}.png", image)
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"pushgateway": "http://127.0.0.1:9"}}))
-    runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address), 1)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server), 1)
     assert runs[0].returncode == 0 and "cannot push metrics to http://127.0.0.1:9" in runs[0].log, explain(runs)
 
 
 # --- bad inputs: a clear error, the exit code, nothing written -------------------------------------------
 
 
-def run_one(pod, claim: Path, work: Path, url: str, shard: int = 0):
-    return run_shards({shard: plan_shard(pod, shard, work_dir=work, path_mapping={DATA_MOUNT: claim}, url=url)}, 1)[shard]
+def run_one(pod, claim: Path, work: Path, server, shard: int = 0):
+    return run_shards({shard: plan_shard(pod, shard, work_dir=work, path_mapping={DATA_MOUNT: claim}, url=pod.local_address(server))}, 1)[shard]
 
 
-def test_unknown_model_exits_2_writing_nothing(server, dataset, tmp_path):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_unknown_model_exits_2_writing_nothing(protocol, server, dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    run = run_one(find_batch_pod(stack({"target": {"model": "no_such_model"}})), claim, tmp_path / "work", server.grpc_address)
+    run = run_one(find_batch_pod(stack({"target": {"model": "no_such_model", "protocol": protocol}})), claim, tmp_path / "work", server)
     assert run.returncode == 2, run.log
-    assert "model 'no_such_model' (version latest) is not served by grpc" in run.log and "nothing was written" in run.log
+    assert f"model 'no_such_model' (version latest) is not served by {protocol}" in run.log and "nothing was written" in run.log
+    assert "unknown model" in run.log  # Triton's own reason, passed on
+    assert not (claim / "results").exists()
+
+
+def test_a_url_with_a_scheme_exits_2_writing_nothing(dataset, tmp_path):
+    claim = fresh_claim(dataset["claim"], tmp_path / "claim")
+    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", "http://127.0.0.1:8000")
+    assert run.returncode == 2 and "is not host:port (no scheme, no path)" in run.log and "nothing was written" in run.log, run.log
     assert not (claim / "results").exists()
 
 
@@ -388,14 +398,14 @@ def test_empty_input_exits_2_writing_nothing(server, tmp_path):
     claim = tmp_path / "claim"
     (claim / "images").mkdir(parents=True)
     (claim / "images" / "notes.txt").write_text("not an image")
-    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server.grpc_address)
+    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server)
     assert run.returncode == 2 and "holds no images items" in run.log, run.log
     assert not (claim / "results").exists()
 
 
 def test_shard_index_out_of_range_exits_2_writing_nothing(server, dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server.grpc_address, shard=4)
+    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server, shard=4)
     assert run.returncode == 2, run.log
     assert "shard index 4 is out of range for --shards 4 (0 to 3)" in run.log
     assert not (claim / "results").exists()
@@ -430,8 +440,7 @@ def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(prot
     rendered = launch_rendered(find_triton_pod(stack()), tmp_path / "triton")
     with rendered.server as running:
         running.wait_ready()
-        address = running.grpc_address if protocol == "grpc" else running.http_address
-        (plan,) = plans(pod, claim, tmp_path / "work", address).values()
+        (plan,) = plans(pod, claim, tmp_path / "work", running).values()
         process = start_shard(plan)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None and len(committed(claim)) < 200:
@@ -448,8 +457,7 @@ def test_a_server_that_goes_away_mid_run_exits_3_keeping_what_was_committed(prot
     kept = len(committed(claim))
     assert 200 <= kept < DATASET_SIZE and not (claim / "results" / "shards").exists() and not (claim / "results" / "failed").exists()
 
-    address = server.grpc_address if protocol == "grpc" else server.http_address  # the retried pod meets a live server
-    runs = run_shards(plans(pod, claim, tmp_path / "work", address), 1)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server), 1)  # the retried pod meets a live server
     assert runs[0].returncode == 0, explain(runs)
     done = manifest(claim, 0, 1)
     assert done["already_done"] == kept and done["succeeded"] == DATASET_SIZE
@@ -551,7 +559,7 @@ def test_a_file_name_that_is_not_utf8_is_an_item_like_any_other(server, patterns
     latin1 = os.fsdecode(b"caf\xe9-latin1.png")  # the bytes of a name written by a Latin-1 system
     write_png(claim / "images" / latin1, patterns.generate_images(1, seed=22)[0][0])
     pod = find_batch_pod(stack({"shards": 2, "parallelism": 2}))
-    runs = run_shards(plans(pod, claim, tmp_path / "work", server.grpc_address), 2)
+    runs = run_shards(plans(pod, claim, tmp_path / "work", server), 2)
     assert {run.returncode for run in runs.values()} == {0}, explain(runs)
     by_id = {line["id"]: line for line in results(claim)}
     assert len(by_id) == 13 and latin1 in by_id  # the JSON holds it as "caf\udce9-latin1.png"
@@ -569,7 +577,7 @@ def test_symlinked_folders_are_followed_once(server, patterns, tmp_path):
     (claim / "images" / "more").symlink_to(claim / "elsewhere", target_is_directory=True)
     (claim / "images" / "loop").symlink_to(claim / "images", target_is_directory=True)  # a cycle: listed once
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1}))
-    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    run = run_one(pod, claim, tmp_path / "work", server)
     assert run.returncode == 0, run.log
     assert sorted(line["id"] for line in results(claim)) == ["000.png", "001.png", "002.png", "003.png",
                                                              "more/linked-000.png", "more/linked-001.png", "more/linked-002.png"]
@@ -585,7 +593,7 @@ def test_an_image_too_large_to_decode_fails_alone_with_the_reason(server, patter
     assert (claim / "images" / "huge.png").stat().st_size < 400_000
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1}))
     assert {"--decode-concurrency", "--max-image-pixels"} <= {arg.partition("=")[0] for arg in pod.container["args"]}
-    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    run = run_one(pod, claim, tmp_path / "work", server)
     assert run.returncode == 1, run.log
     (refused,) = failures(claim)
     assert refused["id"] == "huge.png" and "image too large" in refused["reason"] and "169000000 pixels" in refused["reason"], refused
@@ -619,7 +627,7 @@ def test_a_write_that_fails_mid_run_exits_4_for_a_retry_that_resumes(concurrency
     # one that failed is the only one: the decoders waiting for it must stop too (they once waited for ever).
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack({"shards": 4, "parallelism": 1, "client": {"commitItems": 200, "concurrency": concurrency}}))
-    plan = plan_shard(pod, 1, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=server.grpc_address)
+    plan = plan_shard(pod, 1, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=pod.local_address(server))
     limited = replace(plan, argv=[sys.executable, "-c", LIMIT_FILE_SIZE, "20000", *plan.argv])
     first = run_shards({1: limited}, 1)[1]
     assert first.returncode == 4, first.log
@@ -639,7 +647,7 @@ os.execv(sys.argv[2], sys.argv[2:])"""
 def test_an_output_path_that_is_a_file_exits_2_writing_nothing(server, dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     (claim / "results").write_text("not a directory\n")
-    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server.grpc_address)
+    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", server)
     assert run.returncode == 2 and "--output" in run.log and "is a file" in run.log, run.log
     assert (claim / "results").read_text() == "not a directory\n"
 
@@ -653,7 +661,7 @@ def test_a_pushgateway_that_fails_in_any_way_never_fails_the_run(pushgateway, se
     with NonHttpPeer() as peer:
         url = {"malformed": "http://127.0.0.1:90x1", "not-http": peer.url}[pushgateway]
         pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"pushgateway": url}}))
-        run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+        run = run_one(pod, claim, tmp_path / "work", server)
         connections = peer.connections
     assert run.returncode == 0, run.log
     assert f"cannot push metrics to {url}" in run.log
@@ -666,7 +674,7 @@ def test_two_runs_of_one_shard_at_once_both_finish(server, dataset, tmp_path):
     # `kubectl create job --from=cronjob` beside a scheduled run, or an upgraded Job beside the old one's pods.
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "client": {"concurrency": 2, "batchSize": 4, "commitItems": 40}}))
-    plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=server.grpc_address)
+    plan = plan_shard(pod, 0, work_dir=tmp_path / "work", path_mapping={DATA_MOUNT: claim}, url=pod.local_address(server))
     first = start_shard(plan)
     parts = claim / "results" / "parts" / "shard-00000-of-00001"
     deadline = time.monotonic() + 60
@@ -805,7 +813,7 @@ def test_json_lines_without_a_usable_id_exit_2_naming_the_line(lines, message, s
     (claim / "tensors").mkdir(parents=True)
     (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
     pod = find_batch_pod(stack({"shards": 2, "input": {"format": "jsonl", "path": "/data/tensors"}}))
-    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    run = run_one(pod, claim, tmp_path / "work", server)
     assert run.returncode == 2 and message in run.log and "nothing was written" in run.log, run.log
     assert not (claim / "results").exists()
 
@@ -816,12 +824,12 @@ def test_a_json_line_whose_content_changed_is_sent_again_after_a_reorder(server,
     lines = tensor_lines(patterns, 6, seed=28, ids=[f"t{n}" for n in range(6)])
     (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
     pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "input": {"format": "jsonl", "path": "/data/tensors"}}))
-    assert run_one(pod, claim, tmp_path / "work", server.grpc_address).returncode == 0
+    assert run_one(pod, claim, tmp_path / "work", server).returncode == 0
     before = {line["id"]: line for line in results(claim)}
     # t2 gets t5's image; the file is reversed. Only t2 is sent again, and its result is the new image's class.
     changed = [lines[5].replace('"id": "t5"', '"id": "t2"') if n == 2 else line for n, line in enumerate(lines)]
     (claim / "tensors" / "part-0.jsonl").write_text("\n".join(reversed(changed)) + "\n")
-    run = run_one(pod, claim, tmp_path / "work", server.grpc_address)
+    run = run_one(pod, claim, tmp_path / "work", server)
     assert run.returncode == 0, run.log
     assert (manifest(claim, 0, 1)["already_done"], manifest(claim, 0, 1)["sent_this_run"]) == (5, 1)
     served = {line["id"]: line for line in results(claim)}
@@ -862,11 +870,11 @@ def test_a_json_line_too_long_to_hold_exits_2_naming_it_and_shorter_lines_run(se
     (claim / "tensors" / "part-0.jsonl").write_text("\n".join(lines) + "\n")
     values = {"shards": 1, "parallelism": 1, "input": {"format": "jsonl", "path": "/data/tensors"}}
     too_small = find_batch_pod(stack({**values, "client": {"maxLineBytes": longest - 1}}))
-    run = run_one(too_small, claim, tmp_path / "work", server.grpc_address)
+    run = run_one(too_small, claim, tmp_path / "work", server)
     assert run.returncode == 2 and f"longer than --max-line-bytes {longest - 1}" in run.log and "nothing was written" in run.log, run.log
     assert not (claim / "results").exists()
     just_enough = find_batch_pod(stack({**values, "client": {"maxLineBytes": longest}}))
-    again = run_one(just_enough, claim, tmp_path / "work-2", server.grpc_address)
+    again = run_one(just_enough, claim, tmp_path / "work-2", server)
     assert again.returncode == 0 and sorted(line["id"] for line in results(claim)) == ["a", "b", "c"], again.log
 
 
@@ -876,3 +884,129 @@ def test_lines_over_the_limit_are_counted_not_held(client_module):
         got = list(client_module.lines_of(io.BytesIO(data), chunk_size=chunk_size, limit=10))
         assert got == [(0, b"short"), (6, None), (57, b"end")], chunk_size
     assert list(client_module.lines_of(io.BytesIO(data), chunk_size=7, limit=50)) == [(0, b"short"), (6, b"x" * 50), (57, b"end")]
+
+
+# --- the HTTP connections: Triton's REST API on kept-alive HTTP/1.1 connections -----------------------------------
+# The client's HttpConnections against the real server (through TCP proxies that close or cut connections) and
+# against raw HTTP peers for what Triton itself never sends but a proxy in front of it may (chunked, HTTP/1.0).
+
+
+def exchange(client_module, address: str, requests: list[tuple[str, str]], timeout: float = 5.0, pause_seconds: float = 0.0,
+             at_once: int = 1) -> tuple[list, object]:  # fmt: skip
+    """Each (method, path) of `requests` in turn (`at_once` of them together) on one HttpConnections; returns each
+    answer's (status, headers, body), or the exception it raised, and the HttpConnections (closed)."""
+    import asyncio
+
+    async def run():
+        connections = client_module.HttpConnections(address, timeout)
+        answers = []
+        try:
+            for start in range(0, len(requests), at_once):
+                if start and pause_seconds:
+                    await asyncio.sleep(pause_seconds)
+                group = [connections.request(method, path) for method, path in requests[start : start + at_once]]
+                answers += await asyncio.gather(*group, return_exceptions=True)
+            return answers, len(connections.idle)
+        finally:
+            await connections.close()
+
+    return asyncio.run(run())
+
+
+READY = ("GET", "/v2/health/ready")
+METADATA = ("GET", "/v2/models/image_classifier")
+
+
+def test_connections_are_kept_alive_and_reused(server, client_module):
+    from tests.harness.loopback import IdleClosingProxy
+
+    with IdleClosingProxy(server.http_address) as proxy:
+        answers, idle = exchange(client_module, proxy.address, [READY] * 4 + [METADATA] * 8, at_once=4)
+        connections = proxy.connections
+    assert [answer[0] for answer in answers] == [200] * 12, answers
+    assert json.loads(answers[-1][2])["name"] == "image_classifier"
+    assert connections == 4 and idle == 4  # four at once: four connections, each reused for the later requests
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_sent_again(server, client_module):
+    # A keep-alive timeout (Envoy's idle_timeout, a restarted pod) closes a connection the client holds idle.
+    from tests.harness.loopback import IdleClosingProxy
+
+    with IdleClosingProxy(server.http_address, idle_seconds=0.3) as proxy:
+        answers, _ = exchange(client_module, proxy.address, [READY, METADATA], pause_seconds=1.0)
+        connections = proxy.connections
+    assert [answer[0] for answer in answers] == [200, 200], answers
+    assert connections == 2
+
+
+def ready_answer_bytes(address: str) -> int:
+    """How many bytes Triton's answer to GET /v2/health/ready holds (status line, headers; it has no body)."""
+    host, _, port = address.rpartition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: triton\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+    assert b"Content-Length: 0" in answer
+    return len(answer)
+
+
+@pytest.mark.parametrize("reused", [False, True], ids=["new-connection", "reused-connection"])
+def test_an_answer_cut_midway_raises_and_is_not_sent_again(reused, server, client_module):
+    # Part of the answer came back: the request reached the server, so HttpConnections never sends it again itself
+    # (the run's retries decide, with their backoff and limit); the connection is not reused.
+    from tests.harness.loopback import IdleClosingProxy
+
+    first = ready_answer_bytes(server.http_address) if reused else 0
+    with IdleClosingProxy(server.http_address, cut_answers_after_bytes=first + 20) as proxy:
+        answers, idle = exchange(client_module, proxy.address, [READY, METADATA] if reused else [METADATA])
+        connections = proxy.connections
+    assert isinstance(answers[-1], ConnectionError) and "closed in the middle of an answer" in str(answers[-1]), answers
+    assert isinstance(answers[-1], OSError) and client_module.classify(answers[-1]) == "unavailable"
+    assert connections == 1 and idle == 0
+
+
+def test_a_server_that_stops_answering_times_out_and_its_connection_is_dropped(server, client_module):
+    import asyncio
+
+    from tests.harness.loopback import StallingProxy
+
+    with StallingProxy(server.http_address, stall_after_bytes=1) as proxy:
+        answers, idle = exchange(client_module, proxy.address, [READY], timeout=0.5)
+    assert isinstance(answers[0], asyncio.TimeoutError) and client_module.classify(answers[0]) == "unavailable"
+    assert idle == 0
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;name=value\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+
+
+@pytest.mark.parametrize(("answer", "close_after_answer", "connections"), [
+    (CHUNKED, False, 1),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", False, 1),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello world", False, 2),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world", False, 2),
+    (b"HTTP/1.0 200 OK\r\n\r\nhello world", True, 2),  # no length: the body ends with the connection
+], ids=["chunked", "content-length", "connection-close", "http-1.0", "http-1.0-to-the-close"])  # fmt: skip
+def test_answers_a_proxy_may_send_are_read_whole(answer, close_after_answer, connections, client_module):
+    from tests.harness.loopback import RawHttpPeer
+
+    with RawHttpPeer([answer], close_after_answer=close_after_answer) as peer:
+        answers, _ = exchange(client_module, peer.address, [READY, READY])
+        opened = peer.connections
+    assert [(status, body) for status, _, body in answers] == [(200, b"hello world")] * 2, answers
+    assert opened == connections
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "answered something that is not HTTP/1.x"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: eleven\r\n\r\n", "Content-Length or chunk size is not a number"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "Content-Length or chunk size is not a number"),
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "longer than 65536 bytes"),
+], ids=["not-http", "bad-length", "bad-chunk-size", "header-too-long"])  # fmt: skip
+def test_a_malformed_answer_raises_naming_what_is_wrong(answer, message, client_module):
+    from tests.harness.loopback import RawHttpPeer
+
+    with RawHttpPeer([answer]) as peer:
+        answers, idle = exchange(client_module, peer.address, [READY])
+    assert isinstance(answers[0], ConnectionError) and message in str(answers[0]), answers
+    assert idle == 0

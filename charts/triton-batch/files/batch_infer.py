@@ -12,9 +12,10 @@ What it does, for shard JOB_COMPLETION_INDEX of --shards:
 - builds requests from the model's own metadata and config (input names, datatypes, shapes, max batch size);
 - skips items whose result already exists (a re-run does only what is left; a JSON line whose content changed
   since its result was written is sent again), sends the rest with at most --concurrency requests in flight
-  (asyncio gRPC or HTTP), retrying UNAVAILABLE, 5xx and connection errors with exponential backoff; at most
-  --decode-concurrency items are read and decoded at once, and an image above --max-image-pixels fails alone (a
-  JSON line above --max-line-bytes is refused before anything is sent: without its id it has no shard);
+  (HTTP on kept-alive connections, or asyncio gRPC), retrying UNAVAILABLE, 5xx and connection errors with
+  exponential backoff; at most --decode-concurrency items are read and decoded at once, and an image above
+  --max-image-pixels fails alone (a JSON line above --max-line-bytes is refused before anything is sent: without its
+  id it has no shard);
 - commits results in groups (--commit-items, or every --commit-seconds), each group one file or object written
   atomically (a temp file renamed into place; one PUT per object), so a killed pod never leaves half a result and
   loses at most its last uncommitted group, which the next run sends again; items that fail for good get a failure
@@ -627,7 +628,7 @@ def classify(error: BaseException) -> str:
     status = getattr(error, "status", None)
     status = status() if callable(status) else status
     if status is None:
-        return "unavailable" if isinstance(error, (OSError, asyncio.TimeoutError)) or type(error).__module__.startswith("aiohttp") else "permanent"
+        return "unavailable" if isinstance(error, (OSError, asyncio.TimeoutError)) else "permanent"
     status = str(status)
     if status in GRPC_UNAVAILABLE or status in HTTP_UNAVAILABLE:
         return "unavailable"
@@ -643,44 +644,160 @@ def describe_error(error: BaseException) -> str:
     return f"{status}: {message}" if status else f"{type(error).__name__}: {message}"
 
 
+# A response's status line and headers may hold this many bytes (asyncio's StreamReader limit); more is refused.
+HTTP_HEADER_LIMIT = 64 * 1024
+
+
+class HttpConnections:
+    """Keep-alive HTTP/1.1 connections to one Triton HTTP listener (host:port), each carrying one request at a time
+    and reused in turn: as many stay open as requests were in flight at once (--concurrency).
+
+    Why not aiohttp, which tritonclient.http.aio sends with: measured against the server of `make bench-batch` (one
+    image per request, 16 in flight, on one CPU), an aiohttp request costs the client 145 µs of CPU, tritonclient's
+    aio client 210 µs, a grpc.aio call 120-135 µs, and a request on a kept-alive asyncio stream 28 µs. At one item per
+    request that cost decides what the client sends, and how full the batches are that Triton's dynamic batcher forms
+    from it (8.3 images a batch over grpc.aio, 11 here). It speaks the part of HTTP/1.1 that Triton's HTTP endpoint
+    and the proxies in front of it (Envoy, ingress controllers) answer with: a body of Content-Length bytes or chunked,
+    `Connection: close`, HTTP/1.0. A request on a reused connection that the server had closed while it was idle (a
+    keep-alive timeout, a restart) is sent again on the next idle connection or a new one, as urllib3 and aiohttp do;
+    nothing else is retried here.
+
+    Errors: a connection that fails, closes mid-answer or answers something that is not HTTP/1.x raises
+    ConnectionError (an OSError: classify() calls it "unavailable"); no answer within `timeout` seconds raises
+    asyncio.TimeoutError. Either way the connection is closed, never reused."""
+
+    def __init__(self, address: str, timeout: float):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or "/" in address:
+            raise UsageError(f"--url {address!r} is not host:port (no scheme, no path)")
+        self.address, self.host, self.port, self.timeout = address, host.strip("[]"), int(port), timeout
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for _, writer in idle:
+            writer.close()
+        for _, writer in idle:
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                      body: list[bytes] = ()) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+        """(status, headers with lower-case names, body) of one request; `body` is sent as its chunks, unjoined."""
+        length = sum(len(chunk) for chunk in body)
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.address}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body or method == "POST":
+            head.append(f"Content-Length: {length}")
+        message = [("\r\n".join(head) + "\r\n\r\n").encode("latin-1"), *body]
+        while True:
+            reused = bool(self.idle)
+            connection = self.idle.pop() if reused else None
+            answered = [False]  # set once the first byte of an answer has arrived
+            try:
+                return await asyncio.wait_for(self._exchange(connection, message, answered), self.timeout)
+            except (ConnectionError, asyncio.IncompleteReadError) as error:
+                if reused and not answered[0]:  # closed while idle: sent again on the next idle one, then on a new one
+                    continue
+                if isinstance(error, asyncio.IncompleteReadError):
+                    raise ConnectionError(f"HTTP {self.address}: the connection closed in the middle of an answer") from None
+                raise
+
+    async def _exchange(self, connection, message: list[bytes], answered: list[bool]) -> tuple[int, dict[str, str], bytes]:
+        if connection is None:
+            try:
+                connection = await asyncio.open_connection(self.host, self.port, limit=HTTP_HEADER_LIMIT)
+            except OSError as error:
+                raise ConnectionError(f"HTTP {self.address}: {error.strerror or error}") from None
+        reader, writer = connection
+        keep = False
+        try:
+            writer.writelines(message)
+            await writer.drain()
+            status_line = await reader.readuntil(b"\r\n")
+            answered[0] = True
+            version, _, rest = status_line.partition(b" ")
+            code = rest[:3]
+            if not version.startswith(b"HTTP/1.") or not code.isdigit():
+                raise ConnectionError(f"HTTP {self.address} answered something that is not HTTP/1.x: {printable(status_line[:60].decode('latin-1'))!r}")
+            headers: dict[str, str] = {}
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            payload = await self._body(reader, headers)
+            if payload is None:  # no length given: the body ends with the connection
+                payload = await reader.read()
+            else:
+                keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+            return int(code), headers, payload
+        except asyncio.LimitOverrunError:
+            raise ConnectionError(f"HTTP {self.address}: an answer's line is longer than {HTTP_HEADER_LIMIT} bytes") from None
+        except ValueError:
+            raise ConnectionError(f"HTTP {self.address}: an answer's Content-Length or chunk size is not a number") from None
+        finally:
+            if keep:
+                self.idle.append((reader, writer))
+            else:  # failed, cancelled (a timeout) or not to be kept: a late answer must never reach the next request
+                writer.close()
+
+    @staticmethod
+    async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | None:
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                pass
+            return b"".join(chunks)
+        if "content-length" in headers:
+            return await reader.readexactly(int(headers["content-length"]))
+        return None
+
+
 class Triton:
     """Triton over one protocol, with what a run needs from it: readiness, the model's metadata and config, and
-    inference.
+    inference. Either way the requests are built from the model's metadata and the answers read as tritonclient's
+    InferResult.as_numpy reads them, with tritonclient.utils' (de)serializers for BYTES and BF16, but without the
+    InferInput and InferResult objects, which cost about a fifth of the client's CPU at one item per request
+    (measured with `make bench-batch`).
 
-    HTTP: tritonclient's asyncio InferenceServerClient. gRPC: tritonclient's own protobuf messages
-    (tritonclient.grpc.service_pb2) sent with its generated stub (service_pb2_grpc) over one grpc.aio channel, so
-    that the metadata and the inferences go over the same connection (to the same pod behind a Service). The
-    answers are read as InferResult.as_numpy reads them, from raw_output_contents with tritonclient.utils'
-    (de)serializers, but without the InferInput and InferResult objects, which cost about a fifth of the client's
-    CPU at one item per request (measured with `make bench-batch`). A failed gRPC call raises tritonclient's
-    InferenceServerException with the call's status and details, as InferenceServerClient does."""
+    HTTP (the default): Triton's KServe v2 REST API with its binary tensor data extension (inputs and outputs as raw
+    bytes after a JSON header of Inference-Header-Content-Length bytes), over HttpConnections. Behind a Kubernetes
+    Service each of the connections may reach another pod.
+    gRPC: tritonclient's own protobuf messages (tritonclient.grpc.service_pb2) sent with its generated stub
+    (service_pb2_grpc) over one grpc.aio channel, so that the metadata and the inferences go over the same
+    connection (to the same pod behind a Service).
 
-    def __init__(self, url: str, protocol: str, timeout: float, concurrency: int):
+    A request the server refuses raises tritonclient's InferenceServerException with its status (the gRPC status
+    code, or the HTTP status) and message, as tritonclient's clients do; a connection that fails raises
+    ConnectionError, one that times out asyncio.TimeoutError."""
+
+    def __init__(self, url: str, protocol: str, timeout: float):
+        from tritonclient.utils import InferenceServerException, deserialize_bf16_tensor, deserialize_bytes_tensor, serialize_byte_tensor
+
         self.protocol = protocol
         self.timeout = timeout
+        self.server_error = InferenceServerException
+        self.serialize_bytes = serialize_byte_tensor
+        self.deserializers = {"BYTES": deserialize_bytes_tensor, "BF16": deserialize_bf16_tensor}
         if protocol == "grpc":
             import grpc
             from google.protobuf.json_format import MessageToDict
             from tritonclient.grpc import service_pb2, service_pb2_grpc
-            from tritonclient.utils import InferenceServerException, deserialize_bf16_tensor, deserialize_bytes_tensor, serialize_byte_tensor
 
             self.channel = grpc.aio.insecure_channel(url, options=GRPC_CHANNEL_OPTIONS)
             self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
             self.messages, self.as_dict = service_pb2, MessageToDict
-            self.rpc_error, self.server_error = grpc.RpcError, InferenceServerException
-            self.serialize_bytes = serialize_byte_tensor
-            self.deserializers = {"BYTES": deserialize_bytes_tensor, "BF16": deserialize_bf16_tensor}
+            self.rpc_error = grpc.RpcError
         else:
-            import tritonclient.http.aio as module
-
-            self.client = module.InferenceServerClient(url, conn_limit=concurrency, conn_timeout=timeout)
-            self.module = module
+            self.http = HttpConnections(url, timeout)
 
     async def close(self) -> None:
         if self.protocol == "grpc":
             await self.channel.close()
         else:
-            await self.client.close()
+            await self.http.close()
 
     async def call(self, method: str, request):
         """One gRPC call with the request timeout; a failed call raises InferenceServerException."""
@@ -689,11 +806,31 @@ class Triton:
         except self.rpc_error as error:
             raise self.server_error(msg=error.details(), status=str(error.code())) from None
 
+    def http_error(self, status: int, payload: bytes) -> Exception:
+        """An HTTP answer other than 200 as InferenceServerException: Triton's {"error": message}, or the body's start."""
+        try:
+            message = str(json.loads(payload)["error"])
+        except Exception:  # noqa: BLE001 - a proxy's page, or no body: its start, printable
+            message = printable(payload[:200].decode("utf-8", errors="replace")) or "no message"
+        return self.server_error(msg=message, status=str(status))
+
+    async def get_json(self, path: str) -> dict:
+        status, _, payload = await self.http.request("GET", path)
+        if status != 200:
+            raise self.http_error(status, payload)
+        return json.loads(payload)
+
+    @staticmethod
+    def model_path(name: str, version: str) -> str:
+        path = f"/v2/models/{urllib.parse.quote(name, safe='')}"
+        return f"{path}/versions/{urllib.parse.quote(version, safe='')}" if version else path
+
     async def ready(self) -> bool:
         try:
             if self.protocol == "grpc":
                 return bool((await self.call("ServerReady", self.messages.ServerReadyRequest())).ready)
-            return bool(await self.client.is_server_ready())
+            status, _, _ = await self.http.request("GET", "/v2/health/ready")
+            return status == 200
         except Exception:  # noqa: BLE001 - any failure to answer is "not ready yet"
             return False
 
@@ -703,71 +840,84 @@ class Triton:
             config = await self.call("ModelConfig", self.messages.ModelConfigRequest(name=name, version=version))
             metadata, config = (self.as_dict(message, preserving_proto_field_name=True) for message in (metadata, config))
         else:
-            metadata = await self.client.get_model_metadata(name, version)
-            config = await self.client.get_model_config(name, version)
+            metadata = await self.get_json(self.model_path(name, version))
+            config = await self.get_json(self.model_path(name, version) + "/config")
         return model_spec(metadata, config, name, version)
 
     async def infer(self, model: ModelSpec, batch: list[dict[str, np.ndarray]]) -> tuple[list[dict[str, Any]], str]:
         """One request for the items of `batch` (stacked along a batch dimension when the model has one);
-        returns each item's outputs as lists, and the model version that answered. A failed gRPC call raises
-        tritonclient's InferenceServerException with the call's status, as InferenceServerClient.infer does."""
+        returns each item's outputs as lists, and the model version that answered. Raises as the class says, and
+        ValueError for an answer that does not hold the outputs it should."""
         if self.protocol == "grpc":
             arrays, version = await self.infer_grpc(model, batch)
         else:
             arrays, version = await self.infer_http(model, batch)
+        missing = [name for name in model.outputs if name not in arrays]
+        if missing:
+            raise ValueError(f"the answer has no output {', '.join(missing)}")
         if model.max_batch_size > 0:  # one tolist per output and request: each item's rows
             rows = {name: _jsonable_rows(arrays[name], len(batch)) for name in model.outputs}
             return [{name: rows[name][index] for name in model.outputs} for index in range(len(batch))], str(version)
         return [{name: _jsonable(arrays[name]) for name in model.outputs}], str(version)
 
-    @staticmethod
-    def stacked(model: ModelSpec, tensor: TensorSpec, batch: list[dict[str, np.ndarray]]) -> np.ndarray:
-        return np.stack([item[tensor.name] for item in batch]) if model.max_batch_size > 0 else batch[0][tensor.name]
+    def input_bytes(self, model: ModelSpec, tensor: TensorSpec, batch: list[dict[str, np.ndarray]]) -> tuple[tuple[int, ...], bytes]:
+        """(shape, raw bytes) of one input of a request, laid out as tritonclient lays it out."""
+        if tensor.datatype == "BYTES":  # each element a 4-byte length, then its bytes
+            array = np.stack([item[tensor.name] for item in batch]) if model.max_batch_size > 0 else batch[0][tensor.name]
+            serialized = self.serialize_bytes(array)
+            return array.shape, serialized.item() if serialized.size else b""
+        # The items' bytes joined in one copy, not stacked and then copied again: a request of 16 images holds
+        # 200 KB, and each copy of it costs more than a tenth of a millisecond here.
+        first = batch[0][tensor.name]
+        shape = (len(batch), *first.shape) if model.max_batch_size > 0 else first.shape
+        return shape, b"".join([memoryview(np.ascontiguousarray(item[tensor.name])).cast("B") for item in batch])
+
+    def output_array(self, name: str, datatype: str, shape: Iterable[int], raw: bytes | memoryview) -> np.ndarray:
+        if datatype in self.deserializers:
+            return self.deserializers[datatype](bytes(raw)).reshape(tuple(shape))
+        if datatype in DATATYPES:
+            return np.frombuffer(raw, DATATYPES[datatype]).reshape(tuple(shape))
+        raise ValueError(f"output {name} has datatype {datatype}, which this client cannot read")
 
     async def infer_grpc(self, model: ModelSpec, batch: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], str]:
         request = self.messages.ModelInferRequest(model_name=model.name, model_version=model.version)
         for tensor in model.inputs:
-            if tensor.datatype == "BYTES":  # each element a 4-byte length, then its bytes (tritonclient's layout)
-                array = self.stacked(model, tensor, batch)
-                serialized = self.serialize_bytes(array)
-                request.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=array.shape)
-                request.raw_input_contents.append(serialized.item() if serialized.size else b"")
-                continue
-            # The items' bytes joined in one copy, not stacked and then copied again: a request of 16 images holds
-            # 200 KB, and each copy of it costs more than a tenth of a millisecond here.
-            first = batch[0][tensor.name]
-            shape = (len(batch), *first.shape) if model.max_batch_size > 0 else first.shape
+            shape, raw = self.input_bytes(model, tensor, batch)
             request.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=shape)
-            request.raw_input_contents.append(b"".join([memoryview(np.ascontiguousarray(item[tensor.name])).cast("B") for item in batch]))
+            request.raw_input_contents.append(raw)
         for name in model.outputs:
             request.outputs.add(name=name)
         response = await self.call("ModelInfer", request)
         if len(response.raw_output_contents) != len(response.outputs):
             raise ValueError(f"the answer has {len(response.outputs)} outputs and {len(response.raw_output_contents)} raw contents")
-        arrays = {}
-        for output, raw in zip(response.outputs, response.raw_output_contents):
-            shape = tuple(output.shape)
-            if output.datatype in self.deserializers:
-                arrays[output.name] = self.deserializers[output.datatype](raw).reshape(shape)
-            elif output.datatype in DATATYPES:
-                arrays[output.name] = np.frombuffer(raw, DATATYPES[output.datatype]).reshape(shape)
-            else:
-                raise ValueError(f"output {output.name} has datatype {output.datatype}, which this client cannot read")
-        missing = [name for name in model.outputs if name not in arrays]
-        if missing:
-            raise ValueError(f"the answer has no output {', '.join(missing)}")
+        arrays = {output.name: self.output_array(output.name, output.datatype, output.shape, raw)
+                  for output, raw in zip(response.outputs, response.raw_output_contents)}  # fmt: skip
         return arrays, response.model_version
 
     async def infer_http(self, model: ModelSpec, batch: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], str]:
-        inputs = []
+        inputs, raws = [], []
         for tensor in model.inputs:
-            array = self.stacked(model, tensor, batch)
-            request_input = self.module.InferInput(tensor.name, list(array.shape), tensor.datatype)
-            request_input.set_data_from_numpy(array, binary_data=True)
-            inputs.append(request_input)
-        outputs = [self.module.InferRequestedOutput(name, binary_data=True) for name in model.outputs]
-        result = await asyncio.wait_for(self.client.infer(model.name, inputs, model_version=model.version, outputs=outputs), self.timeout)
-        return {name: result.as_numpy(name) for name in model.outputs}, result.get_response().get("model_version", "")
+            shape, raw = self.input_bytes(model, tensor, batch)
+            inputs.append({"name": tensor.name, "shape": list(shape), "datatype": tensor.datatype, "parameters": {"binary_data_size": len(raw)}})
+            raws.append(raw)
+        outputs = [{"name": name, "parameters": {"binary_data": True}} for name in model.outputs]
+        header = json.dumps({"inputs": inputs, "outputs": outputs}).encode()
+        headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+        status, answer_headers, payload = await self.http.request("POST", self.model_path(model.name, model.version) + "/infer", headers, [header, *raws])
+        if status != 200:
+            raise self.http_error(status, payload)
+        header_length = int(answer_headers.get("inference-header-content-length", len(payload)))
+        answer = json.loads(payload[:header_length])
+        binary, offset, arrays = memoryview(payload)[header_length:], 0, {}
+        for output in answer.get("outputs", []):
+            size = output.get("parameters", {}).get("binary_data_size")
+            if size is None:  # every output is asked for as binary data; Triton always sends it so
+                raise ValueError(f"output {output['name']} came back as JSON, not as the binary data asked for")
+            if offset + size > len(binary):
+                raise ValueError(f"the answer holds {len(binary)} bytes of binary data, fewer than its header says")
+            arrays[output["name"]] = self.output_array(output["name"], output["datatype"], output["shape"], binary[offset : offset + size])
+            offset += size
+        return arrays, answer.get("model_version", "")
 
 
 def _jsonable(array: np.ndarray) -> Any:
@@ -1168,7 +1318,7 @@ class Run:
         if not self.input_items:
             suffixes = IMAGE_SUFFIXES if args.input_format == "images" else JSONL_SUFFIXES
             raise UsageError(f"--input {self.input.describe()} holds no {args.input_format} items ({', '.join(suffixes)})")
-        self.triton = Triton(args.url, args.protocol, args.request_timeout_seconds, args.concurrency)
+        self.triton = Triton(args.url, args.protocol, args.request_timeout_seconds)
         deadline = time.monotonic() + args.wait_ready_seconds
         while not await self.triton.ready():
             if time.monotonic() >= deadline:
@@ -1312,7 +1462,7 @@ class Run:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--url", required=True, help="host:port of Triton's gRPC or HTTP listener")
-    parser.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    parser.add_argument("--protocol", choices=("http", "grpc"), default="http")
     parser.add_argument("--model", required=True)
     parser.add_argument("--model-version", default="", help="empty: the version Triton's policy serves")
     parser.add_argument("--input", required=True, help="a path (PVC) or s3://bucket/prefix, gs://bucket/prefix")

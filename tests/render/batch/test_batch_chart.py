@@ -154,17 +154,20 @@ class TestTarget:
         services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
         host, port = flags(objects)["--url"].split(":")
         assert host in services
-        assert int(port) == next(p["port"] for p in services[host]["spec"]["ports"] if p["name"] == "grpc")
+        assert int(port) == next(p["port"] for p in services[host]["spec"]["ports"] if p["name"] == "http")
+        assert flags(objects)["--protocol"] == "http"
 
     def test_the_target_follows_the_servers_name_override(self):
         # STYLE 6a: with global.server.fullnameOverride every reference still resolves to a rendered Service.
-        values = {"global": {"server": {"fullnameOverride": "shared-triton"}}, "batch": {"enabled": True, "target": {"protocol": "http"}}}
+        values = {"global": {"server": {"fullnameOverride": "shared-triton"}}, "batch": {"enabled": True, "target": {"protocol": "grpc"}}}
         objects = helm.render("triton-stack", values=values, kube_version=KUBE_HIGHEST)
         service = find(objects, "Service", "shared-triton")
-        assert flags(objects)["--url"] == f"shared-triton:{next(p['port'] for p in service['spec']['ports'] if p['name'] == 'http')}"
+        assert flags(objects)["--url"] == f"shared-triton:{next(p['port'] for p in service['spec']['ports'] if p['name'] == 'grpc')}"
 
-    def test_another_service_when_named(self):
-        assert flags(render({"target": {"service": {"host": "triton-gpu.ml.svc", "grpcPort": 9001}}}))["--url"] == "triton-gpu.ml.svc:9001"
+    @pytest.mark.parametrize(("protocol", "url"), [("http", "triton-gpu.ml.svc:9000"), ("grpc", "triton-gpu.ml.svc:9001")])
+    def test_another_service_when_named(self, protocol, url):
+        service = {"host": "triton-gpu.ml.svc", "httpPort": 9000, "grpcPort": 9001}
+        assert flags(render({"target": {"protocol": protocol, "service": service}}))["--url"] == url
 
     def test_service_mode_has_no_sidecar_and_no_gpu(self):
         spec = pod(render())
@@ -179,7 +182,7 @@ class TestTarget:
         assert "--strict-readiness=true" in triton["args"] and not [a for a in triton["args"] if a.startswith("--strict-readiness=") and a != "--strict-readiness=true"]
         assert triton["startupProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
         assert triton["startupProbe"]["periodSeconds"] * triton["startupProbe"]["failureThreshold"] >= 600
-        assert flags(objects)["--url"] == "127.0.0.1:8001"
+        assert flags(objects)["--url"] == "127.0.0.1:8000"
         volumes = {v["name"]: v for v in pod(objects)["volumes"]}
         assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
         assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
