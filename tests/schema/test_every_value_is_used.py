@@ -352,7 +352,7 @@ CHART_OVERRIDES = {
             "sidecar.gpu.tolerateGpuTaint": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
             "sidecar.gpu.products": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1}}}),
             "sidecar.gpu.mig": merged(BATCH_SIDECAR, {"sidecar": {"gpu": {"count": 1, "mig": MIG}}}),
-            "target.service.httpPort": {"target": {"protocol": "http"}},
+            "target.service.grpcPort": {"target": {"protocol": "grpc"}},
             "target.mode": {"sidecar": {"modelRepository": {"claimName": "models"}}, **BATCH_DEADLINE},
             "data.pvc.mountPath": {"input": {"path": "/data/a/in"}, "output": {"path": "/data/a/out"}},
             "objectStore": BATCH_S3,

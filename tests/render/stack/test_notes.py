@@ -103,6 +103,6 @@ def test_the_umbrella_prints_the_batch_notes_with_the_names_it_renders(tmp_path)
     notes = helm.render_notes("triton-stack", [tmp_path / "cron.yaml"], kube_version=KUBE_HIGHEST)
     objects = helm.render("triton-stack", [tmp_path / "cron.yaml"], kube_version=KUBE_HIGHEST)
     service = find(objects, "Service", "-server")["metadata"]["name"]
-    assert f"through image_classifier at {service}:8001 (grpc)" in notes
+    assert f"through image_classifier at {service}:8000 (http)" in notes
     assert f"create job --from=cronjob/{find(objects, 'CronJob')['metadata']['name']} " in notes
     assert "Batch inference" not in helm.render_notes("triton-stack", [helm.VALUES_DIR / "dev.yaml"], kube_version=KUBE_HIGHEST)
