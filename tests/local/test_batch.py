@@ -227,6 +227,12 @@ def test_a_shard_killed_mid_way_resumes_and_finishes_every_item_once(server, dat
     # a live one elsewhere sooner); the second run's own folder is gone.
     (killed_run,) = [path.name for path in (claim / "results" / ".partial" / "shard-00000-of-00001").iterdir()]
     assert killed_run != done["run"] and len(list((claim / "results" / ".partial").rglob("*.tmp"))) <= 1
+    # The manifest names the versions that answered the shard's results, this run's and the killed run's alike,
+    # also after a run that had nothing left to send.
+    assert done["model_versions"] == ["1"]
+    again = run_shards({0: plan}, 1)
+    assert again[0].returncode == 0 and manifest(claim, 0, 1)["sent_this_run"] == 0, explain(again)
+    assert manifest(claim, 0, 1)["model_versions"] == ["1"]
 
 
 # --- items the model refuses, unreadable items ---------------------------------------------------------------
@@ -387,10 +393,27 @@ def test_unknown_model_exits_2_writing_nothing(protocol, server, dataset, tmp_pa
     assert not (claim / "results").exists()
 
 
-def test_a_url_with_a_scheme_exits_2_writing_nothing(dataset, tmp_path):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "127.0.0.1:8000/v2", "127.0.0.1", "::1:8000", "127.0.0.1:0"])
+def test_a_url_that_is_not_host_and_port_exits_2_writing_nothing(url, protocol, dataset, tmp_path):
+    claim = tmp_path / "claim"
+    pod = find_batch_pod(stack({"target": {"protocol": protocol}}))
+    run = run_one(pod, claim, tmp_path / "work", url)
+    assert run.returncode == 2 and f"--url {url!r} is not host:port (no scheme, no path" in run.log, run.log
+    assert not claim.exists()
+
+
+@pytest.mark.parametrize(("protocol", "listener", "message"), [
+    ("http", "grpc", "answers HTTP/2, as Triton's gRPC listener does, not HTTP/1.1: use --protocol grpc"),
+    ("grpc", "http", "answers HTTP/1.1, as Triton's HTTP listener does, not gRPC: use --protocol http"),
+])  # fmt: skip
+def test_the_other_protocols_port_exits_2_at_once_naming_the_fix(protocol, listener, message, server, dataset, tmp_path):
+    # The upgrade trap: a target.service.host that serves only gRPC, now called over HTTP (the default), or the
+    # reverse. Waiting for readiness (client.waitReadySeconds, 5 minutes by default) would never help.
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    run = run_one(find_batch_pod(stack()), claim, tmp_path / "work", "http://127.0.0.1:8000")
-    assert run.returncode == 2 and "is not host:port (no scheme, no path)" in run.log and "nothing was written" in run.log, run.log
+    pod = find_batch_pod(stack({"shards": 1, "parallelism": 1, "target": {"protocol": protocol}}))
+    run = run_one(pod, claim, tmp_path / "work", getattr(server, f"{listener}_address"))
+    assert run.returncode == 2 and message in run.log and "nothing was written" in run.log, run.log
     assert not (claim / "results").exists()
 
 
@@ -415,7 +438,9 @@ def test_a_server_that_never_answers_exits_3_writing_nothing(dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
     pod = find_batch_pod(stack({"client": {"waitReadySeconds": 1}}))
     run = run_one(pod, claim, tmp_path / "work", "127.0.0.1:9")
-    assert run.returncode == 3 and "was not ready within 1s" in run.log, run.log
+    assert run.returncode == 3 and "was not ready within 1s: " in run.log, run.log
+    # Why, logged while it waits and in the last word: nothing listens there.
+    assert "waiting up to" in run.log and "Connect call failed" in run.log, run.log
     assert not (claim / "results").exists()
 
 

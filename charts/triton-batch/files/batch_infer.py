@@ -106,6 +106,8 @@ DECODE_BYTES_PER_PIXEL = 8
 # list slot (8). A line above --max-line-bytes is never held (see list_items).
 DECODE_BYTES_PER_LINE_BYTE = DECODE_BYTES_PER_PIXEL
 READ_CHUNK_BYTES = 1 << 20
+# While the server is not ready, why not is logged at once and then every this many seconds.
+READY_WARNING_SECONDS = 30
 # The inference channel's message size limits, as tritonclient.grpc's InferenceServerClient sets them: none.
 GRPC_CHANNEL_OPTIONS = [("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)]
 # Triton datatypes as numpy dtypes (tritonclient.utils.triton_to_np_dtype, written out so that this file also
@@ -648,6 +650,23 @@ def describe_error(error: BaseException) -> str:
 HTTP_HEADER_LIMIT = 64 * 1024
 
 
+def host_and_port(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" or "[v6 address]:port"; ValueError for anything else (a scheme, a path, no port)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in address or (":" in host and not host.startswith("[")):
+        raise ValueError(f"--url {address!r} is not host:port (no scheme, no path; an IPv6 address in brackets)")
+    return host.strip("[]"), int(port)
+
+
+class OtherProtocol(ConnectionError):
+    """The address answered in HTTP/2, as a gRPC listener (Triton's gRPC port) does, not in HTTP/1.x."""
+
+
+def http2_frame(data: bytes) -> bool:
+    """Whether `data` starts like an HTTP/2 server's first frame: SETTINGS (type 4) on stream 0 (RFC 9113, 3.4)."""
+    return len(data) >= 9 and data[3] == 0x04 and data[5:9] == b"\x00\x00\x00\x00"
+
+
 class HttpConnections:
     """Keep-alive HTTP/1.1 connections to one Triton HTTP listener (host:port), each carrying one request at a time
     and reused in turn: as many stay open as requests were in flight at once (--concurrency).
@@ -667,10 +686,8 @@ class HttpConnections:
     asyncio.TimeoutError. Either way the connection is closed, never reused."""
 
     def __init__(self, address: str, timeout: float):
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or "/" in address:
-            raise UsageError(f"--url {address!r} is not host:port (no scheme, no path)")
-        self.address, self.host, self.port, self.timeout = address, host.strip("[]"), int(port), timeout
+        host, port = host_and_port(address)
+        self.address, self.host, self.port, self.timeout = address, host, port, timeout
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def close(self) -> None:
@@ -714,12 +731,17 @@ class HttpConnections:
         try:
             writer.writelines(message)
             await writer.drain()
-            status_line = await reader.readuntil(b"\r\n")
+            try:
+                status_line = await reader.readuntil(b"\r\n")
+            except asyncio.IncompleteReadError as error:
+                if error.partial and not error.partial.startswith(b"HTTP/"):
+                    self.not_http(error.partial)
+                raise
             answered[0] = True
             version, _, rest = status_line.partition(b" ")
             code = rest[:3]
             if not version.startswith(b"HTTP/1.") or not code.isdigit():
-                raise ConnectionError(f"HTTP {self.address} answered something that is not HTTP/1.x: {printable(status_line[:60].decode('latin-1'))!r}")
+                self.not_http(status_line)
             headers: dict[str, str] = {}
             while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
                 name, _, value = line.decode("latin-1").partition(":")
@@ -739,6 +761,12 @@ class HttpConnections:
                 self.idle.append((reader, writer))
             else:  # failed, cancelled (a timeout) or not to be kept: a late answer must never reach the next request
                 writer.close()
+
+    def not_http(self, data: bytes) -> None:
+        if http2_frame(data):
+            raise OtherProtocol(f"--url {self.address} answers HTTP/2, as Triton's gRPC listener does, not HTTP/1.1: use --protocol grpc "
+                                "(batch.target.protocol), or the HTTP port (batch.target.service.httpPort)")
+        raise ConnectionError(f"HTTP {self.address} answered something that is not HTTP/1.x: {printable(data[:60].decode('latin-1'))!r}")
 
     @staticmethod
     async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | None:
@@ -774,6 +802,7 @@ class Triton:
     ConnectionError, one that times out asyncio.TimeoutError."""
 
     def __init__(self, url: str, protocol: str, timeout: float):
+        self.url = url
         from tritonclient.utils import InferenceServerException, deserialize_bf16_tensor, deserialize_bytes_tensor, serialize_byte_tensor
 
         self.protocol = protocol
@@ -825,14 +854,34 @@ class Triton:
         path = f"/v2/models/{urllib.parse.quote(name, safe='')}"
         return f"{path}/versions/{urllib.parse.quote(version, safe='')}" if version else path
 
-    async def ready(self) -> bool:
+    async def ready(self) -> str | None:
+        """None when the server is ready; else why not, in a few words (what a wait logs). Raises UsageError when
+        the address is the other protocol's listener: waiting would never help."""
         try:
             if self.protocol == "grpc":
-                return bool((await self.call("ServerReady", self.messages.ServerReadyRequest())).ready)
+                if (await self.call("ServerReady", self.messages.ServerReadyRequest())).ready:
+                    return None
+                return "it answers that it is not ready (models still loading?)"
             status, _, _ = await self.http.request("GET", "/v2/health/ready")
-            return status == 200
-        except Exception:  # noqa: BLE001 - any failure to answer is "not ready yet"
+            return None if status == 200 else f"GET /v2/health/ready answered HTTP {status}"
+        except OtherProtocol as error:
+            raise UsageError(str(error)) from None
+        except Exception as error:  # noqa: BLE001 - any failure to answer is "not ready yet"
+            if self.protocol == "grpc" and await self.serves_http():
+                raise UsageError(f"--url {self.url} answers HTTP/1.1, as Triton's HTTP listener does, not gRPC: use --protocol "
+                                 "http (batch.target.protocol), or the gRPC port (batch.target.service.grpcPort)") from None
+            return describe_error(error)
+
+    async def serves_http(self) -> bool:
+        """Whether the gRPC target answers an HTTP/1.1 request (a gRPC call to an HTTP listener fails as a closed socket)."""
+        probe = HttpConnections(self.url, min(self.timeout, 5.0))
+        try:
+            await probe.request("GET", "/v2/health/ready")
+            return True
+        except Exception:  # noqa: BLE001 - no HTTP answer of any kind
             return False
+        finally:
+            await probe.close()
 
     async def model(self, name: str, version: str) -> ModelSpec:
         if self.protocol == "grpc":  # as tritonclient's as_json=True gives them: field names kept, int64 as strings
@@ -1320,9 +1369,14 @@ class Run:
             raise UsageError(f"--input {self.input.describe()} holds no {args.input_format} items ({', '.join(suffixes)})")
         self.triton = Triton(args.url, args.protocol, args.request_timeout_seconds)
         deadline = time.monotonic() + args.wait_ready_seconds
-        while not await self.triton.ready():
-            if time.monotonic() >= deadline:
-                raise ServerUnavailable(f"{args.protocol} {args.url} was not ready within {args.wait_ready_seconds:.0f}s")
+        warn_at = time.monotonic()
+        while (why := await self.triton.ready()) is not None:
+            now = time.monotonic()
+            if now >= deadline:
+                raise ServerUnavailable(f"{args.protocol} {args.url} was not ready within {args.wait_ready_seconds:.0f}s: {why}")
+            if now >= warn_at:
+                log.warning("waiting up to %.0fs more for %s %s to be ready: %s", deadline - now, args.protocol, args.url, why)
+                warn_at = now + READY_WARNING_SECONDS
             await asyncio.sleep(1.0)
         try:
             self.model = await self.triton.model(args.model, args.model_version)
@@ -1420,6 +1474,7 @@ class Run:
             for record in records:
                 latest_failure[record["id"]] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
         succeeded_ids: set[str] = set()
+        versions: set[str] = set()  # of the results in the shard file: those parsed, and this run's (version_seen)
 
         def results() -> Iterator[bytes]:  # streamed a part at a time, each read (and parsed) once
             def parsed(select: Callable[[str], bool]) -> Iterator[bytes]:
@@ -1428,6 +1483,7 @@ class Run:
                         record_id, digest = self.result_key(record)
                         if record_id in wanted and record_id not in succeeded_ids and digest == wanted[record_id]:
                             succeeded_ids.add(record_id)
+                            versions.add(str(record.get("model_version", "")))
                             yield line + b"\n"
 
             # Earlier runs' parts first, then this run's. This run's hold only items it found undone, each once,
@@ -1436,6 +1492,7 @@ class Run:
             yield from parsed(lambda name: name not in self.own_parts)
             if self.sent_ids.isdisjoint(succeeded_ids):
                 succeeded_ids.update(self.sent_ids)
+                versions.update(self.version_seen)
                 for name in sorted(self.own_parts):
                     yield self.output.read(name)
             else:
@@ -1446,7 +1503,7 @@ class Run:
         self.output.write(f"{base}.failures.jsonl", [failed[item_id] for item_id in sorted(failed)])
         manifest = {
             "shard": self.shard, "shards": self.args.shards, "model": self.model.name,
-            "model_versions": sorted(self.version_seen) or [self.model.version or "latest"],
+            "model_versions": sorted(versions),
             "input": self.input.describe(), "input_format": self.args.input_format, "output": self.output.describe(),
             "items": len(items), "succeeded": len(succeeded_ids), "failed": len(failed),
             "sent_this_run": self.progress.done + self.progress.failed, "already_done": self.progress.already_done,
@@ -1495,6 +1552,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if index is None or not index.strip().lstrip("-").isdigit():
             parser.error(f"--shard-index is not given and JOB_COMPLETION_INDEX is {index!r}: run in an Indexed Job or pass --shard-index")
         args.shard_index = int(index)
+    try:
+        host_and_port(args.url)
+    except ValueError as error:
+        parser.error(str(error))
     checks = [
         (args.shards >= 1, f"--shards {args.shards}: at least 1"),
         (0 <= args.shard_index < args.shards, f"shard index {args.shard_index} is out of range for --shards {args.shards} (0 to {args.shards - 1}): "

@@ -306,3 +306,32 @@ class TestNotes:
             wanted = dict(pair.split("=", 1) for pair in selector.split(","))
             labels = job_labels if kind == "get jobs" else pod_labels
             assert wanted.items() <= labels.items(), f"`{kind} -l {selector}` misses {labels}"
+
+
+class TestDocsExamples:
+    """docs/batch.md's YAML examples render as the guide says, with the environment file its commands use."""
+
+    @staticmethod
+    def examples() -> list[dict]:
+        import re
+
+        import yaml
+
+        text = (helm.REPO_ROOT / "docs" / "batch.md").read_text()
+        return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S) if block.startswith("batch:")]
+
+    def test_the_worked_example_renders_with_prod(self, tmp_path):
+        import yaml
+
+        worked = self.examples()[0]
+        (tmp_path / "batch.yaml").write_text(yaml.safe_dump(worked))
+        objects = helm.render("triton-stack", [helm.VALUES_DIR / "prod.yaml", tmp_path / "batch.yaml"], kube_version=KUBE_HIGHEST)
+        cronjob = find(objects, "CronJob")
+        assert cronjob["spec"]["schedule"] == worked["batch"]["schedule"]
+        assert flags(objects)["--model"] == worked["batch"]["target"]["model"] and flags(objects)["--protocol"] == "http"
+
+    def test_the_grpc_only_target_example_calls_its_grpc_port(self):
+        (grpc_only,) = [example for example in self.examples() if example["batch"].get("target", {}).get("protocol") == "grpc"]
+        service = grpc_only["batch"]["target"]["service"]
+        objects = helm.render("triton-stack", values={"batch": {"enabled": True, **grpc_only["batch"]}}, kube_version=KUBE_HIGHEST)
+        assert flags(objects)["--protocol"] == "grpc" and flags(objects)["--url"] == f"{service['host']}:{service['grpcPort']}"
