@@ -291,27 +291,35 @@ class IdleClosingProxy(_TcpPeer):
 
 class RawHttpPeer(_TcpPeer):
     """Answers each HTTP request (its head up to the blank line, then Content-Length bytes of body) with the next of
-    `answers`, raw bytes sent as they are (the last one repeats), then reads the next request on the same
-    connection; with `close_after_answer`, closes the connection after each answer. For the HTTP a client must read
-    besides Triton's own: chunked bodies, HTTP/1.0, `Connection: close`, malformed answers. Counts the connections;
-    `requests` holds each request's head, decoded."""
+    `answers` in the order the requests arrive, raw bytes sent as they are (the last one repeats), then reads the
+    next request on the same connection; an answer of None closes the connection without answering (a server that
+    dies on the request). With `close_after_answer`, it closes the connection after each answer; with `idle_answer`,
+    a connection left without a request for `idle_seconds` gets those bytes and is closed (a 408 Request Timeout).
+    For the HTTP a client must read besides Triton's own: chunked bodies, HTTP/1.0, `Connection: close`, interim
+    answers, malformed answers. Counts the connections; `requests` holds each request's head, decoded."""
 
-    def __init__(self, answers: list[bytes], close_after_answer: bool = False):
+    def __init__(self, answers: list[bytes | None], close_after_answer: bool = False, idle_answer: bytes | None = None,
+                 idle_seconds: float = HANG_LIMIT_SECONDS):  # fmt: skip
         super().__init__()
         self.answers = answers
         self.close_after_answer = close_after_answer
+        self.idle_answer = idle_answer
+        self.idle_seconds = min(idle_seconds, HANG_LIMIT_SECONDS)
         self.requests: list[str] = []
 
     def _handle(self, connection: socket.socket) -> None:
         connection.settimeout(POLL_SECONDS)
         deadline = time.monotonic() + HANG_LIMIT_SECONDS
 
-        def received() -> bytes:  # b"" once the client closes, the peer closes, or the deadline passes
-            while not self._closing.is_set() and time.monotonic() < deadline:
+        def received() -> bytes:  # b"" once the client closes, the peer closes, the deadline or the idle time passes
+            idle_until = time.monotonic() + self.idle_seconds
+            while not self._closing.is_set() and time.monotonic() < min(deadline, idle_until):
                 try:
                     return connection.recv(65536)
                 except TimeoutError:
                     continue
+            if self.idle_answer is not None and time.monotonic() >= idle_until:
+                connection.sendall(self.idle_answer)
             return b""
 
         buffered = b""
@@ -332,6 +340,8 @@ class RawHttpPeer(_TcpPeer):
             with self._lock:
                 self.requests.append(head.decode("latin-1"))
                 answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+            if answer is None:
+                return
             connection.sendall(answer)
             if self.close_after_answer:
                 return

@@ -168,6 +168,7 @@ def test_every_item_lands_once_in_its_shard_with_the_models_answers(server, data
     lines = results(claim)
     counts = Counter(line["id"] for line in lines)
     assert set(counts) == set(dataset["labels"]) and set(counts.values()) == {1}
+    assert {line["model_version"] for line in lines} == {"1"}  # the version that answered, as Triton named it
     for shard in range(pod.shards):
         shard_ids = {json.loads(line)["id"] for line in (claim / "results" / "shards" / f"shard-{shard:05d}-of-00004.results.jsonl").read_text().splitlines()}
         assert {client_module.shard_of(item_id, pod.shards) for item_id in shard_ids} <= {shard}
@@ -953,7 +954,7 @@ def test_connections_are_kept_alive_and_reused(server, client_module):
     assert connections == 4 and idle == 4  # four at once: four connections, each reused for the later requests
 
 
-def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_sent_again(server, client_module):
+def test_a_connection_the_server_closed_while_idle_is_not_reused(server, client_module):
     # A keep-alive timeout (Envoy's idle_timeout, a restarted pod) closes a connection the client holds idle.
     from tests.harness.loopback import IdleClosingProxy
 
@@ -962,6 +963,56 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_the_request_s
         connections = proxy.connections
     assert [answer[0] for answer in answers] == [200, 200], answers
     assert connections == 2
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_a_reused_connection_that_closes_unanswered_is_replaced_once(client_module):
+    # The race the idle check cannot see: the server closes the connection as the request goes out on it.
+    from tests.harness.loopback import RawHttpPeer
+
+    with RawHttpPeer([OK, None, OK]) as peer:
+        answers, _ = exchange(client_module, peer.address, [READY, READY])
+        requests, connections = len(peer.requests), peer.connections
+    assert [answer[:3:2] for answer in answers] == [(200, b"ok")] * 2, answers
+    assert requests == 3 and connections == 2
+
+
+def test_a_request_the_server_dies_on_reaches_it_at_most_twice(client_module):
+    # Sixteen idle connections, and a request that kills whatever receives it: one resend on a new connection, not
+    # one per idle connection (behind a Service, each could be another pod). The run's retries decide the rest.
+    import asyncio
+
+    from tests.harness.loopback import RawHttpPeer
+
+    async def run(address):
+        connections = client_module.HttpConnections(address, 5)
+        try:
+            await asyncio.gather(*[connections.request(*READY) for _ in range(16)])
+            with pytest.raises(ConnectionError, match="closed without answering"):
+                await connections.request("POST", "/v2/models/image_classifier/infer", {}, [b"{}"])
+        finally:
+            await connections.close()
+
+    with RawHttpPeer([OK] * 16 + [None]) as peer:
+        asyncio.run(run(peer.address))
+        posts = [head for head in peer.requests if head.startswith("POST")]
+    assert len(posts) == 2
+
+
+@pytest.mark.parametrize("peer_kwargs", [
+    {"answers": [OK + b"HTTP/1.1 500 Stale\r\nContent-Length: 5\r\n\r\nstale", OK]},  # bytes past the Content-Length
+    {"answers": [OK], "idle_answer": b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", "idle_seconds": 0.3},
+], ids=["bytes-past-the-answer", "408-on-an-idle-connection"])  # fmt: skip
+def test_bytes_that_arrive_outside_an_answer_never_become_the_next_answer(peer_kwargs, client_module):
+    from tests.harness.loopback import RawHttpPeer
+
+    with RawHttpPeer(**peer_kwargs) as peer:
+        answers, _ = exchange(client_module, peer.address, [READY, READY], pause_seconds=1.0)
+        requests = len(peer.requests)
+    assert [answer[:3:2] for answer in answers] == [(200, b"ok")] * 2, answers
+    assert requests == 2
 
 
 def ready_answer_bytes(address: str) -> int:
@@ -1011,23 +1062,39 @@ CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6
     (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello world", False, 2),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world", False, 2),
     (b"HTTP/1.0 200 OK\r\n\r\nhello world", True, 2),  # no length: the body ends with the connection
-], ids=["chunked", "content-length", "connection-close", "http-1.0", "http-1.0-to-the-close"])  # fmt: skip
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", False, 1),
+], ids=["chunked", "content-length", "connection-close", "http-1.0", "http-1.0-to-the-close", "interim-answers"])  # fmt: skip
 def test_answers_a_proxy_may_send_are_read_whole(answer, close_after_answer, connections, client_module):
     from tests.harness.loopback import RawHttpPeer
 
     with RawHttpPeer([answer], close_after_answer=close_after_answer) as peer:
         answers, _ = exchange(client_module, peer.address, [READY, READY])
-        opened = peer.connections
+        opened, heads, address = peer.connections, peer.requests, peer.address
     assert [(status, body) for status, _, body in answers] == [(200, b"hello world")] * 2, answers
     assert opened == connections
+    assert all(head.startswith("GET /v2/health/ready HTTP/1.1\r\n") and f"\r\nHost: {address}" in head for head in heads)
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_answers_without_a_body_end_at_their_headers(status, client_module):
+    # A body-less status ends at its blank line, even with no Content-Length (else: a wait until the timeout).
+    from tests.harness.loopback import RawHttpPeer
+
+    with RawHttpPeer([f"HTTP/1.1 {status} No Body\r\nETag: x\r\n\r\n".encode()]) as peer:
+        answers, idle = exchange(client_module, peer.address, [READY, READY], timeout=3)
+        opened = peer.connections
+    assert [answer[:3:2] for answer in answers] == [(status, b"")] * 2, answers
+    assert opened == 1 and idle == 1
 
 
 @pytest.mark.parametrize(("answer", "message"), [
     (b"SSH-2.0-OpenSSH_9.6\r\n", "answered something that is not HTTP/1.x"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: eleven\r\n\r\n", "Content-Length or chunk size is not a number"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "Content-Length or chunk size is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", "Content-Length or chunk size is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "two different Content-Lengths"),
     (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "longer than 65536 bytes"),
-], ids=["not-http", "bad-length", "bad-chunk-size", "header-too-long"])  # fmt: skip
+], ids=["not-http", "bad-length", "bad-chunk-size", "signed-length", "two-lengths", "header-too-long"])  # fmt: skip
 def test_a_malformed_answer_raises_naming_what_is_wrong(answer, message, client_module):
     from tests.harness.loopback import RawHttpPeer
 
@@ -1035,3 +1102,92 @@ def test_a_malformed_answer_raises_naming_what_is_wrong(answer, message, client_
         answers, idle = exchange(client_module, peer.address, [READY])
     assert isinstance(answers[0], ConnectionError) and message in str(answers[0]), answers
     assert idle == 0
+
+
+# --- Triton's REST API as the client reads it -----------------------------------------------------------------
+
+
+def http_answer(header: dict, binary: bytes = b"", status: str = "200 OK") -> bytes:
+    body = json.dumps(header).encode()
+    return (f"HTTP/1.1 {status}\r\nInference-Header-Content-Length: {len(body)}\r\nContent-Length: {len(body) + len(binary)}\r\n\r\n"
+            .encode() + body + binary)  # fmt: skip
+
+
+def one_output(size: int) -> dict:
+    return {"model_version": "3", "outputs": [{"name": "Y", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": size}}]}
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (http_answer(one_output(8), np.array([1.5, -2.0], np.float32).tobytes()), ([{"Y": [1.5, -2.0]}], "3")),
+    (http_answer(one_output(8), b"\0" * 12), "not what its header says"),
+    (http_answer(one_output(8), b"\0" * 4), "not what its header says"),
+    (http_answer(one_output(-4), b"\0" * 8), "not what its header says"),
+    (http_answer({"outputs": [{"name": "Y", "datatype": "FP32", "shape": [2], "data": [1, 2]}]}), "came back as JSON"),
+    (http_answer({"outputs": []}), "the answer has no output Y"),
+], ids=["whole", "longer", "shorter", "negative-size", "json-data", "missing"])  # fmt: skip
+def test_an_inference_answer_is_read_only_when_its_binary_data_is_what_its_header_says(answer, expected, client_module):
+    import asyncio
+
+    from tests.harness.loopback import RawHttpPeer
+
+    model = client_module.ModelSpec(name="m", version="", max_batch_size=0, inputs=(client_module.TensorSpec("X", "FP32", (2,)),), outputs=("Y",))
+
+    async def infer(address):
+        triton = client_module.Triton(address, "http", 3)
+        try:
+            return await triton.infer(model, [{"X": np.zeros(2, np.float32)}])
+        except ValueError as error:
+            return str(error)
+        finally:
+            await triton.close()
+
+    with RawHttpPeer([answer]) as peer:
+        got = asyncio.run(infer(peer.address))
+        (head,) = peer.requests
+    assert head.startswith("POST /v2/models/m/infer HTTP/1.1")
+    assert got == expected if isinstance(expected, tuple) else expected in got, got
+
+
+@pytest.mark.parametrize(("status", "kind"), [(400, "permanent"), (404, "permanent"), (429, "unavailable"), (500, "server"),
+                                              (502, "unavailable"), (503, "unavailable"), (504, "unavailable")])  # fmt: skip
+def test_http_statuses_are_classified_as_triton_means_them(status, kind, client_module):
+    triton = client_module.Triton("127.0.0.1:9", "http", 1)
+    error = triton.http_error(status, b'{"error":"what Triton says"}')
+    assert client_module.classify(error) == kind and client_module.describe_error(error) == f"{status}: what Triton says"
+
+
+@pytest.mark.parametrize("status", [400, 404, 503])
+def test_only_200_is_ready(status, client_module):
+    import asyncio
+
+    from tests.harness.loopback import RawHttpPeer
+
+    async def ready(address):
+        triton = client_module.Triton(address, "http", 2)
+        try:
+            return await triton.ready()
+        finally:
+            await triton.close()
+
+    with RawHttpPeer([f"HTTP/1.1 {status} Not Ready\r\nContent-Length: 0\r\n\r\n".encode(), OK]) as peer:
+        assert asyncio.run(ready(peer.address)) == f"GET /v2/health/ready answered HTTP {status}"
+        assert asyncio.run(ready(peer.address)) is None
+
+
+def test_the_model_version_asked_for_is_the_one_that_answers(picky_server, client_module):
+    # text_echo serves version 1 only: asking for 1 reaches it and the answer names it; asking for 2 is refused.
+    import asyncio
+
+    async def run():
+        triton = client_module.Triton(picky_server.http_address, "http", 10)
+        try:
+            model = await triton.model("text_echo", "1")
+            answered = await triton.infer(model, [{"TEXT": np.array([b"a", b"bc"], dtype=object)}])
+            with pytest.raises(Exception, match="version 2|'2'"):
+                await triton.model("text_echo", "2")
+            return answered
+        finally:
+            await triton.close()
+
+    outputs, version = asyncio.run(run())
+    assert version == "1" and outputs[0]["ECHO"] == ["A", "BC"]

@@ -677,9 +677,11 @@ class HttpConnections:
     request that cost decides what the client sends, and how full the batches are that Triton's dynamic batcher forms
     from it (8.3 images a batch over grpc.aio, 11 here). It speaks the part of HTTP/1.1 that Triton's HTTP endpoint
     and the proxies in front of it (Envoy, ingress controllers) answer with: a body of Content-Length bytes or chunked,
-    `Connection: close`, HTTP/1.0. A request on a reused connection that the server had closed while it was idle (a
-    keep-alive timeout, a restart) is sent again on the next idle connection or a new one, as urllib3 and aiohttp do;
-    nothing else is retried here.
+    none for 204 and 304, interim 1xx answers skipped, `Connection: close`, HTTP/1.0. An idle connection is reused
+    only while it is open and has received nothing since its answer. A request whose reused connection closes before
+    any byte of an answer (a keep-alive timeout racing the request) is sent once more, on a new connection; nothing
+    else is retried here (the run's retries, with their backoff and limit, decide), so a request the server dies on
+    reaches it at most twice per attempt.
 
     Errors: a connection that fails, closes mid-answer or answers something that is not HTTP/1.x raises
     ConnectionError (an OSError: classify() calls it "unavailable"); no answer within `timeout` seconds raises
@@ -707,18 +709,33 @@ class HttpConnections:
         if body or method == "POST":
             head.append(f"Content-Length: {length}")
         message = [("\r\n".join(head) + "\r\n\r\n").encode("latin-1"), *body]
+        connection = self.reusable()
         while True:
-            reused = bool(self.idle)
-            connection = self.idle.pop() if reused else None
             answered = [False]  # set once the first byte of an answer has arrived
             try:
                 return await asyncio.wait_for(self._exchange(connection, message, answered), self.timeout)
             except (ConnectionError, asyncio.IncompleteReadError) as error:
-                if reused and not answered[0]:  # closed while idle: sent again on the next idle one, then on a new one
+                if connection is not None and not answered[0]:  # closed as it was reused: once more, on a new one
+                    connection = None
                     continue
                 if isinstance(error, asyncio.IncompleteReadError):
-                    raise ConnectionError(f"HTTP {self.address}: the connection closed in the middle of an answer") from None
+                    said = "in the middle of an answer" if answered[0] else "without answering"
+                    raise ConnectionError(f"HTTP {self.address}: the connection closed {said}") from None
                 raise
+            except asyncio.TimeoutError:
+                raise asyncio.TimeoutError(f"HTTP {self.address}: no whole answer within {self.timeout:g}s (--request-timeout-seconds)") from None
+
+    def reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """An idle connection that is still open and has received nothing since its last answer; the others are closed.
+        A byte that arrived on an idle connection (a 408 Request Timeout before the server closes it, bytes past an
+        answer's length) would otherwise be read as the next request's answer. asyncio has no public way to ask a
+        StreamReader for what it holds: `_buffer` is read, as it has been since Python 3.4."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if not reader.at_eof() and not getattr(reader, "_buffer", b"") and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
 
     async def _exchange(self, connection, message: list[bytes], answered: list[bool]) -> tuple[int, dict[str, str], bytes]:
         if connection is None:
@@ -731,26 +748,30 @@ class HttpConnections:
         try:
             writer.writelines(message)
             await writer.drain()
-            try:
-                status_line = await reader.readuntil(b"\r\n")
-            except asyncio.IncompleteReadError as error:
-                if error.partial and not error.partial.startswith(b"HTTP/"):
-                    self.not_http(error.partial)
-                raise
-            answered[0] = True
-            version, _, rest = status_line.partition(b" ")
-            code = rest[:3]
-            if not version.startswith(b"HTTP/1.") or not code.isdigit():
-                self.not_http(status_line)
-            headers: dict[str, str] = {}
-            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            payload = await self._body(reader, headers)
+            while True:  # an interim answer (1xx: 100 Continue, 103 Early Hints) comes before the answer
+                try:
+                    status_line = await reader.readuntil(b"\r\n")
+                except asyncio.IncompleteReadError as error:
+                    if error.partial and not error.partial.startswith(b"HTTP/"):
+                        self.not_http(error.partial)
+                    raise
+                answered[0] = True
+                version, _, rest = status_line.partition(b" ")
+                code = rest[:3]
+                if not version.startswith(b"HTTP/1.") or not code.isdigit():
+                    self.not_http(status_line)
+                headers = await self._headers(reader)
+                if not code.startswith(b"1") or code == b"101":
+                    break
+            if code in (b"204", b"304"):  # no body, whatever the headers say (RFC 9112, 6.3)
+                payload = b""
+            else:
+                payload = await self._body(reader, headers)
             if payload is None:  # no length given: the body ends with the connection
                 payload = await reader.read()
-            else:
-                keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+            else:  # kept only when nothing came past the answer: what did would be read as the next answer
+                keep = (version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+                        and not getattr(reader, "_buffer", b""))  # fmt: skip
             return int(code), headers, payload
         except asyncio.LimitOverrunError:
             raise ConnectionError(f"HTTP {self.address}: an answer's line is longer than {HTTP_HEADER_LIMIT} bytes") from None
@@ -768,6 +789,18 @@ class HttpConnections:
                                 "(batch.target.protocol), or the HTTP port (batch.target.service.httpPort)")
         raise ConnectionError(f"HTTP {self.address} answered something that is not HTTP/1.x: {printable(data[:60].decode('latin-1'))!r}")
 
+    async def _headers(self, reader: asyncio.StreamReader) -> dict[str, str]:
+        """The header fields up to the blank line, names in lower case; ConnectionError for two different
+        Content-Lengths (RFC 9112, 6.3: which one ends the body is unknowable)."""
+        headers: dict[str, str] = {}
+        while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length" and headers.get(name, value) != value:
+                raise ConnectionError(f"HTTP {self.address}: an answer has two different Content-Lengths")
+            headers[name] = value
+        return headers
+
     @staticmethod
     async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes | None:
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -779,6 +812,8 @@ class HttpConnections:
                 pass
             return b"".join(chunks)
         if "content-length" in headers:
+            if not headers["content-length"].isdigit():  # int() would take "+2" or "1_0"
+                raise ValueError(headers["content-length"])
             return await reader.readexactly(int(headers["content-length"]))
         return None
 
@@ -847,7 +882,11 @@ class Triton:
         status, _, payload = await self.http.request("GET", path)
         if status != 200:
             raise self.http_error(status, payload)
-        return json.loads(payload)
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise ValueError(f"GET {path} answered something that is not JSON (is --url Triton's HTTP port?): "
+                             f"{printable(payload[:60].decode('utf-8', errors='replace'))!r}") from None
 
     @staticmethod
     def model_path(name: str, version: str) -> str:
@@ -962,10 +1001,12 @@ class Triton:
             size = output.get("parameters", {}).get("binary_data_size")
             if size is None:  # every output is asked for as binary data; Triton always sends it so
                 raise ValueError(f"output {output['name']} came back as JSON, not as the binary data asked for")
-            if offset + size > len(binary):
-                raise ValueError(f"the answer holds {len(binary)} bytes of binary data, fewer than its header says")
+            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                raise ValueError(f"the answer holds {len(binary)} bytes of binary data, not what its header says")
             arrays[output["name"]] = self.output_array(output["name"], output["datatype"], output["shape"], binary[offset : offset + size])
             offset += size
+        if offset != len(binary):
+            raise ValueError(f"the answer holds {len(binary)} bytes of binary data, not what its header says ({offset})")
         return arrays, answer.get("model_version", "")
 
 
