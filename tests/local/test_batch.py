@@ -437,11 +437,11 @@ def test_shard_index_out_of_range_exits_2_writing_nothing(server, dataset, tmp_p
 
 def test_a_server_that_never_answers_exits_3_writing_nothing(dataset, tmp_path):
     claim = fresh_claim(dataset["claim"], tmp_path / "claim")
-    pod = find_batch_pod(stack({"client": {"waitReadySeconds": 1}}))
+    pod = find_batch_pod(stack({"client": {"waitReadySeconds": 3}}))
     run = run_one(pod, claim, tmp_path / "work", "127.0.0.1:9")
-    assert run.returncode == 3 and "was not ready within 1s: " in run.log, run.log
-    # Why, logged while it waits and in the last word: nothing listens there.
-    assert "waiting up to" in run.log and "Connect call failed" in run.log, run.log
+    assert run.returncode == 3 and "was not ready within 3s: " in run.log, run.log
+    # Why, logged at once (then every 30 s, not at every attempt) and in the last word: nothing listens there.
+    assert run.log.count("waiting up to") == 1 and "Connect call failed" in run.log, run.log
     assert not (claim / "results").exists()
 
 
@@ -979,6 +979,22 @@ def test_a_reused_connection_that_closes_unanswered_is_replaced_once(client_modu
     assert requests == 3 and connections == 2
 
 
+def test_a_408_on_a_reused_connection_is_sent_again_once_on_a_new_one(client_module):
+    # The server's idle timeout (a 408, then its close) crossing the request: the request never reached a handler.
+    from tests.harness.loopback import RawHttpPeer
+
+    timeout_answer = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    with RawHttpPeer([OK, timeout_answer, OK, timeout_answer]) as peer:
+        answers, _ = exchange(client_module, peer.address, [READY, READY, READY])
+        requests, connections = len(peer.requests), peer.connections
+    # The second request: 408 on the reused connection, sent again on a new one (200). The third: 408 on the reused
+    # one, then 408 again on a new one, which is the answer (classified unavailable: the run's retries send it again
+    # after their backoff).
+    assert [answer[0] for answer in answers] == [200, 200, 408], answers
+    assert requests == 5 and connections == 3
+    assert client_module.classify(client_module.Triton("127.0.0.1:9", "http", 1).http_error(408, b"")) == "unavailable"
+
+
 def test_a_request_the_server_dies_on_reaches_it_at_most_twice(client_module):
     # Sixteen idle connections, and a request that kills whatever receives it: one resend on a new connection, not
     # one per idle connection (behind a Service, each could be another pod). The run's retries decide the rest.
@@ -1092,9 +1108,10 @@ def test_answers_without_a_body_end_at_their_headers(status, client_module):
     (b"HTTP/1.1 200 OK\r\nContent-Length: eleven\r\n\r\n", "Content-Length or chunk size is not a number"),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "Content-Length or chunk size is not a number"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", "Content-Length or chunk size is not a number"),
+    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", "switched protocols (101), which no request asked for"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "two different Content-Lengths"),
     (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "longer than 65536 bytes"),
-], ids=["not-http", "bad-length", "bad-chunk-size", "signed-length", "two-lengths", "header-too-long"])  # fmt: skip
+], ids=["not-http", "bad-length", "bad-chunk-size", "signed-length", "unasked-101", "two-lengths", "header-too-long"])  # fmt: skip
 def test_a_malformed_answer_raises_naming_what_is_wrong(answer, message, client_module):
     from tests.harness.loopback import RawHttpPeer
 
@@ -1191,3 +1208,36 @@ def test_the_model_version_asked_for_is_the_one_that_answers(picky_server, clien
 
     outputs, version = asyncio.run(run())
     assert version == "1" and outputs[0]["ECHO"] == ["A", "BC"]
+
+
+@pytest.mark.parametrize(("address", "parsed"), [
+    ("triton-server.ml-serving.svc.cluster.local:8001", ("triton-server.ml-serving.svc.cluster.local", 8001)),
+    ("[::1]:8000", ("::1", 8000)), ("localhost:65535", ("localhost", 65535)), ("10.0.0.1:1", ("10.0.0.1", 1)),
+    ("[::1:8000", None), ("[a]b:80", None), ("host:8000\u00b2", None), ("host:65536", None), ("::1:8000", None),
+    ("dns:///triton:8001", None), ("triton", None), (":8000", None),
+])  # fmt: skip
+def test_urls_are_host_and_port(address, parsed, client_module):
+    if parsed is None:
+        with pytest.raises(ValueError, match="is not host:port"):
+            client_module.host_and_port(address)
+    else:
+        assert client_module.host_and_port(address) == parsed
+
+
+@pytest.mark.parametrize(("status", "taken_for_triton"), [(200, True), (400, True), (503, False), (404, False)])
+def test_a_grpc_target_is_taken_for_an_http_listener_only_on_tritons_own_answers(status, taken_for_triton, client_module):
+    # Triton's HTTP port answers its ready endpoint 200, or 400 while not ready; a proxy in front of a Triton still
+    # starting (Envoy's 503 "no healthy upstream") is not taken for it, and the client keeps waiting.
+    import asyncio
+
+    from tests.harness.loopback import RawHttpPeer
+
+    async def probe(address):
+        triton = client_module.Triton(address, "grpc", 2)
+        try:
+            return await triton.serves_http()
+        finally:
+            await triton.close()
+
+    with RawHttpPeer([f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode()]) as peer:
+        assert asyncio.run(probe(peer.address)) is taken_for_triton

@@ -621,7 +621,7 @@ class JsonLinesDecoder:
 # Failures worth another try, and the ones that mean the server itself is out of reach.
 GRPC_RETRY = {"StatusCode.INTERNAL", "StatusCode.UNKNOWN"}
 GRPC_UNAVAILABLE = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.RESOURCE_EXHAUSTED", "StatusCode.CANCELLED"}
-HTTP_UNAVAILABLE = {"429", "502", "503", "504"}
+HTTP_UNAVAILABLE = {"408", "429", "502", "503", "504"}
 
 
 def classify(error: BaseException) -> str:
@@ -653,7 +653,9 @@ HTTP_HEADER_LIMIT = 64 * 1024
 def host_and_port(address: str) -> tuple[str, int]:
     """("host", port) of "host:port" or "[v6 address]:port"; ValueError for anything else (a scheme, a path, no port)."""
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in address or (":" in host and not host.startswith("[")):
+    bracketed = host.startswith("[") and host.endswith("]") and "[" not in host[1:] and "]" not in host[:-1]
+    well_formed = host and (bracketed or not any(c in host for c in ":[]")) and "/" not in address
+    if not well_formed or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError(f"--url {address!r} is not host:port (no scheme, no path; an IPv6 address in brackets)")
     return host.strip("[]"), int(port)
 
@@ -679,7 +681,8 @@ class HttpConnections:
     and the proxies in front of it (Envoy, ingress controllers) answer with: a body of Content-Length bytes or chunked,
     none for 204 and 304, interim 1xx answers skipped, `Connection: close`, HTTP/1.0. An idle connection is reused
     only while it is open and has received nothing since its answer. A request whose reused connection closes before
-    any byte of an answer (a keep-alive timeout racing the request) is sent once more, on a new connection; nothing
+    a whole status line, or answers 408 (a keep-alive timeout racing the request), is sent once more, on a new
+    connection; nothing
     else is retried here (the run's retries, with their backoff and limit, decide), so a request the server dies on
     reaches it at most twice per attempt.
 
@@ -713,9 +716,13 @@ class HttpConnections:
         while True:
             answered = [False]  # set once the first byte of an answer has arrived
             try:
-                return await asyncio.wait_for(self._exchange(connection, message, answered), self.timeout)
+                answer = await asyncio.wait_for(self._exchange(connection, message, answered), self.timeout)
+                if answer[0] == 408 and connection is not None:  # the server's idle timeout crossed the request
+                    connection = None
+                    continue
+                return answer
             except (ConnectionError, asyncio.IncompleteReadError) as error:
-                if connection is not None and not answered[0]:  # closed as it was reused: once more, on a new one
+                if connection is not None and not answered[0]:  # closed before a status line came on a reused one: once more, on a new one
                     connection = None
                     continue
                 if isinstance(error, asyncio.IncompleteReadError):
@@ -761,7 +768,9 @@ class HttpConnections:
                 if not version.startswith(b"HTTP/1.") or not code.isdigit():
                     self.not_http(status_line)
                 headers = await self._headers(reader)
-                if not code.startswith(b"1") or code == b"101":
+                if code == b"101":  # this client never asks to switch protocols
+                    raise ConnectionError(f"HTTP {self.address} switched protocols (101), which no request asked for")
+                if not code.startswith(b"1"):
                     break
             if code in (b"204", b"304"):  # no body, whatever the headers say (RFC 9112, 6.3)
                 payload = b""
@@ -906,17 +915,19 @@ class Triton:
         except OtherProtocol as error:
             raise UsageError(str(error)) from None
         except Exception as error:  # noqa: BLE001 - any failure to answer is "not ready yet"
-            if self.protocol == "grpc" and await self.serves_http():
+            if self.protocol == "grpc" and ("http1.x server" in str(error) or await self.serves_http()):
                 raise UsageError(f"--url {self.url} answers HTTP/1.1, as Triton's HTTP listener does, not gRPC: use --protocol "
                                  "http (batch.target.protocol), or the gRPC port (batch.target.service.grpcPort)") from None
             return describe_error(error)
 
     async def serves_http(self) -> bool:
-        """Whether the gRPC target answers an HTTP/1.1 request (a gRPC call to an HTTP listener fails as a closed socket)."""
+        """Whether the gRPC target answers GET /v2/health/ready over HTTP/1.1 as Triton's HTTP listener does (200, or 400
+        while not ready): a gRPC call to Triton's HTTP port fails as a closed socket. Any other answer (a proxy's 503 in
+        front of a Triton still starting) is not taken for it: the wait goes on."""
         probe = HttpConnections(self.url, min(self.timeout, 5.0))
         try:
-            await probe.request("GET", "/v2/health/ready")
-            return True
+            status, _, _ = await probe.request("GET", "/v2/health/ready")
+            return status in (200, 400)
         except Exception:  # noqa: BLE001 - no HTTP answer of any kind
             return False
         finally:
