@@ -735,14 +735,19 @@ class HttpConnections:
     def reusable(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """An idle connection that is still open and has received nothing since its last answer; the others are closed.
         A byte that arrived on an idle connection (a 408 Request Timeout before the server closes it, bytes past an
-        answer's length) would otherwise be read as the next request's answer. asyncio has no public way to ask a
-        StreamReader for what it holds: `_buffer` is read, as it has been since Python 3.4."""
+        answer's length) would otherwise be read as the next request's answer."""
         while self.idle:
             reader, writer = self.idle.pop()
-            if not reader.at_eof() and not getattr(reader, "_buffer", b"") and not writer.is_closing():
+            if not reader.at_eof() and not self.holds_bytes(reader) and not writer.is_closing():
                 return reader, writer
             writer.close()
         return None
+
+    @staticmethod
+    def holds_bytes(reader: asyncio.StreamReader) -> bool:
+        """Whether bytes have arrived that nothing has read. asyncio has no public way to ask a StreamReader what it
+        holds: its `_buffer` is read, as it has been since Python 3.4 (an empty one where it is missing)."""
+        return bool(getattr(reader, "_buffer", b""))
 
     async def _exchange(self, connection, message: list[bytes], answered: list[bool]) -> tuple[int, dict[str, str], bytes]:
         if connection is None:
@@ -779,8 +784,7 @@ class HttpConnections:
             if payload is None:  # no length given: the body ends with the connection
                 payload = await reader.read()
             else:  # kept only when nothing came past the answer: what did would be read as the next answer
-                keep = (version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-                        and not getattr(reader, "_buffer", b""))  # fmt: skip
+                keep = version == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower() and not self.holds_bytes(reader)
             return int(code), headers, payload
         except asyncio.LimitOverrunError:
             raise ConnectionError(f"HTTP {self.address}: an answer's line is longer than {HTTP_HEADER_LIMIT} bytes") from None
