@@ -14,6 +14,7 @@ object store without a client) give a clear error, an exit code that says which,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.server
 import io
@@ -918,10 +919,9 @@ def test_lines_over_the_limit_are_counted_not_held(client_module):
 
 
 def exchange(client_module, address: str, requests: list[tuple[str, str]], timeout: float = 5.0, pause_seconds: float = 0.0,
-             at_once: int = 1) -> tuple[list, object]:  # fmt: skip
+             at_once: int = 1) -> tuple[list, int]:  # fmt: skip
     """Each (method, path) of `requests` in turn (`at_once` of them together) on one HttpConnections; returns each
-    answer's (status, headers, body), or the exception it raised, and the HttpConnections (closed)."""
-    import asyncio
+    answer's (status, headers, body), or the exception it raised, and how many connections were idle at the end."""
 
     async def run():
         connections = client_module.HttpConnections(address, timeout)
@@ -998,8 +998,6 @@ def test_a_408_on_a_reused_connection_is_sent_again_once_on_a_new_one(client_mod
 def test_a_request_the_server_dies_on_reaches_it_at_most_twice(client_module):
     # Sixteen idle connections, and a request that kills whatever receives it: one resend on a new connection, not
     # one per idle connection (behind a Service, each could be another pod). The run's retries decide the rest.
-    import asyncio
-
     from tests.harness.loopback import RawHttpPeer
 
     async def run(address):
@@ -1059,8 +1057,6 @@ def test_an_answer_cut_midway_raises_and_is_not_sent_again(reused, server, clien
 
 
 def test_a_server_that_stops_answering_times_out_and_its_connection_is_dropped(server, client_module):
-    import asyncio
-
     from tests.harness.loopback import StallingProxy
 
     with StallingProxy(server.http_address, stall_after_bytes=1) as proxy:
@@ -1130,6 +1126,19 @@ def http_answer(header: dict, binary: bytes = b"", status: str = "200 OK") -> by
             .encode() + body + binary)  # fmt: skip
 
 
+def on_triton(client_module, address: str, protocol: str, timeout: float, use):
+    """asyncio.run of `use(triton)` (a coroutine function) with the client's Triton for `address`, closed afterwards."""
+
+    async def run():
+        triton = client_module.Triton(address, protocol, timeout)
+        try:
+            return await use(triton)
+        finally:
+            await triton.close()
+
+    return asyncio.run(run())
+
+
 def one_output(size: int) -> dict:
     return {"model_version": "3", "outputs": [{"name": "Y", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": size}}]}
 
@@ -1143,23 +1152,18 @@ def one_output(size: int) -> dict:
     (http_answer({"outputs": []}), "the answer has no output Y"),
 ], ids=["whole", "longer", "shorter", "negative-size", "json-data", "missing"])  # fmt: skip
 def test_an_inference_answer_is_read_only_when_its_binary_data_is_what_its_header_says(answer, expected, client_module):
-    import asyncio
-
     from tests.harness.loopback import RawHttpPeer
 
     model = client_module.ModelSpec(name="m", version="", max_batch_size=0, inputs=(client_module.TensorSpec("X", "FP32", (2,)),), outputs=("Y",))
 
-    async def infer(address):
-        triton = client_module.Triton(address, "http", 3)
+    async def infer(triton):
         try:
             return await triton.infer(model, [{"X": np.zeros(2, np.float32)}])
         except ValueError as error:
             return str(error)
-        finally:
-            await triton.close()
 
     with RawHttpPeer([answer]) as peer:
-        got = asyncio.run(infer(peer.address))
+        got = on_triton(client_module, peer.address, "http", 3, infer)
         (head,) = peer.requests
     assert head.startswith("POST /v2/models/m/infer HTTP/1.1")
     assert got == expected if isinstance(expected, tuple) else expected in got, got
@@ -1175,38 +1179,23 @@ def test_http_statuses_are_classified_as_triton_means_them(status, kind, client_
 
 @pytest.mark.parametrize("status", [400, 404, 503])
 def test_only_200_is_ready(status, client_module):
-    import asyncio
-
     from tests.harness.loopback import RawHttpPeer
 
-    async def ready(address):
-        triton = client_module.Triton(address, "http", 2)
-        try:
-            return await triton.ready()
-        finally:
-            await triton.close()
-
     with RawHttpPeer([f"HTTP/1.1 {status} Not Ready\r\nContent-Length: 0\r\n\r\n".encode(), OK]) as peer:
-        assert asyncio.run(ready(peer.address)) == f"GET /v2/health/ready answered HTTP {status}"
-        assert asyncio.run(ready(peer.address)) is None
+        assert on_triton(client_module, peer.address, "http", 2, lambda triton: triton.ready()) == f"GET /v2/health/ready answered HTTP {status}"
+        assert on_triton(client_module, peer.address, "http", 2, lambda triton: triton.ready()) is None
 
 
 def test_the_model_version_asked_for_is_the_one_that_answers(picky_server, client_module):
     # text_echo serves version 1 only: asking for 1 reaches it and the answer names it; asking for 2 is refused.
-    import asyncio
+    async def use(triton):
+        model = await triton.model("text_echo", "1")
+        answered = await triton.infer(model, [{"TEXT": np.array([b"a", b"bc"], dtype=object)}])
+        with pytest.raises(Exception, match="version 2|'2'"):
+            await triton.model("text_echo", "2")
+        return answered
 
-    async def run():
-        triton = client_module.Triton(picky_server.http_address, "http", 10)
-        try:
-            model = await triton.model("text_echo", "1")
-            answered = await triton.infer(model, [{"TEXT": np.array([b"a", b"bc"], dtype=object)}])
-            with pytest.raises(Exception, match="version 2|'2'"):
-                await triton.model("text_echo", "2")
-            return answered
-        finally:
-            await triton.close()
-
-    outputs, version = asyncio.run(run())
+    outputs, version = on_triton(client_module, picky_server.http_address, "http", 10, use)
     assert version == "1" and outputs[0]["ECHO"] == ["A", "BC"]
 
 
@@ -1228,16 +1217,7 @@ def test_urls_are_host_and_port(address, parsed, client_module):
 def test_a_grpc_target_is_taken_for_an_http_listener_only_on_tritons_own_answers(status, taken_for_triton, client_module):
     # Triton's HTTP port answers its ready endpoint 200, or 400 while not ready; a proxy in front of a Triton still
     # starting (Envoy's 503 "no healthy upstream") is not taken for it, and the client keeps waiting.
-    import asyncio
-
     from tests.harness.loopback import RawHttpPeer
 
-    async def probe(address):
-        triton = client_module.Triton(address, "grpc", 2)
-        try:
-            return await triton.serves_http()
-        finally:
-            await triton.close()
-
     with RawHttpPeer([f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode()]) as peer:
-        assert asyncio.run(probe(peer.address)) is taken_for_triton
+        assert on_triton(client_module, peer.address, "grpc", 2, lambda triton: triton.serves_http()) is taken_for_triton
